@@ -1,0 +1,31 @@
+"""The HTTP API: MLflow's REST routes, registered under every prefix MLflow serves them on."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from aiotrack.api import artifacts, experiments, inputs, meta, metrics, runs
+
+__all__ = ["add_routes"]
+
+#: Where MLflow binds its v2 tracking RPCs (the UI uses ``/ajax-api``, the client ``/api``).
+V2_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+V3_PREFIXES = ("/api/3.0", "/ajax-api/3.0")
+_TABLES = (experiments.routes, runs.routes, metrics.routes, inputs.routes, artifacts.routes)
+
+
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    """Register every route; ``prefix`` is ``--static-prefix`` (empty for none)."""
+    router = app.router
+    router.add_get(f"{prefix}/health", meta.health)
+    router.add_get(f"{prefix}/version", meta.version)
+    for api in V3_PREFIXES:
+        router.add_get(f"{prefix}{api}/mlflow/server-info", meta.server_info)
+    for api in V2_PREFIXES:
+        for table in _TABLES:
+            for route in table:
+                assert isinstance(route, web.RouteDef)
+                router.add_route(route.method, f"{prefix}{api}{route.path}", route.handler)
+    ajax = f"{prefix}/ajax-api/2.0/mlflow"
+    router.add_get(f"{ajax}/metrics/get-history-bulk", metrics.get_metric_history_bulk)
+    router.add_post(f"{ajax}/experiments/search-datasets", inputs.search_datasets)

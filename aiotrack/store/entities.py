@@ -1,0 +1,204 @@
+"""Entity dataclasses that stores return and the API layer serialises.
+
+They mirror MLflow's protobuf messages (reference §4.6). Times are milliseconds since the epoch;
+``None`` means "not set" and is omitted on the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = [
+    "RUN_STATUSES",
+    "Dataset",
+    "DatasetInput",
+    "DatasetSummary",
+    "Experiment",
+    "InputTag",
+    "LifecycleStage",
+    "Metric",
+    "MetricWithRunId",
+    "ModelInput",
+    "ModelOutput",
+    "Page",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunOutputs",
+    "Tag",
+    "ViewType",
+]
+
+T = TypeVar("T")
+
+#: Run statuses by their protobuf number.
+RUN_STATUSES: dict[int, str] = {
+    1: "RUNNING",
+    2: "SCHEDULED",
+    3: "FINISHED",
+    4: "FAILED",
+    5: "KILLED",
+}
+
+
+class LifecycleStage(enum.StrEnum):
+    """Soft-delete state of experiments and runs."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType(enum.IntEnum):
+    """Which lifecycle stages a search returns (protobuf numbers)."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    def stages(self) -> tuple[LifecycleStage, ...]:
+        """The lifecycle stages this view selects."""
+        if self is ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE,)
+        if self is ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED,)
+        return (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A key/value tag of an experiment or run (also used for params)."""
+
+    key: str
+    value: str
+
+
+Param = Tag
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str | None
+    lifecycle_stage: str
+    creation_time: int | None
+    last_update_time: int | None
+    tags: list[Tag] = field(default_factory=list)
+    workspace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric point. ``value`` may be NaN; the SQL store clamps infinities."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    model_id: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricWithRunId:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    run_name: str | None
+    experiment_id: str
+    user_id: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str | None
+    lifecycle_stage: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    metrics: list[Metric] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    tags: list[Tag] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    model_id: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[ModelInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutputs:
+    model_outputs: list[ModelOutput] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run. ``outputs`` is ``None`` where MLflow leaves the message unset (runs/create)."""
+
+    info: RunInfo
+    data: RunData
+    inputs: RunInputs
+    outputs: RunOutputs | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSummary:
+    experiment_id: str
+    name: str
+    digest: str
+    context: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a search; ``next_page_token`` is ``None`` on the last page."""
+
+    items: list[T]
+    next_page_token: str | None = None

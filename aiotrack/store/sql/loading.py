@@ -1,0 +1,241 @@
+"""Row-to-entity conversion and bulk loading of what hangs off a page of runs.
+
+Loading a page costs one query per kind (params, latest metrics, tags, dataset inputs), never
+one per run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from aiotrack.store.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+    Tag,
+)
+from aiotrack.store.sql.inputs import load_model_io
+from aiotrack.store.sql.schema.tracking import (
+    SqlDataset,
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlInput,
+    SqlInputTag,
+    SqlLatestMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+
+__all__ = [
+    "RUN_COLUMNS",
+    "experiment_from_row",
+    "load_experiment_tags",
+    "load_runs",
+    "metric_from_row",
+    "run_info_from_row",
+]
+
+#: The ``runs`` columns an entity needs, in a fixed order for ``select(*RUN_COLUMNS)``.
+RUN_COLUMNS = (
+    SqlRun.run_uuid,
+    SqlRun.name,
+    SqlRun.experiment_id,
+    SqlRun.user_id,
+    SqlRun.status,
+    SqlRun.start_time,
+    SqlRun.end_time,
+    SqlRun.artifact_uri,
+    SqlRun.lifecycle_stage,
+)
+
+_CHUNK = 500  # bound the number of bind parameters per IN list
+
+
+def run_info_from_row(row: Row[Any]) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_uuid,
+        run_name=row.name,
+        experiment_id=str(row.experiment_id),
+        user_id=row.user_id,
+        status=row.status,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri,
+        lifecycle_stage=row.lifecycle_stage,
+    )
+
+
+def metric_from_row(row: Row[Any]) -> Metric:
+    return Metric(
+        key=row.key,
+        value=math.nan if row.is_nan else row.value,
+        timestamp=row.timestamp,
+        step=row.step,
+    )
+
+
+def experiment_from_row(row: Row[Any], tags: list[Tag]) -> Experiment:
+    return Experiment(
+        experiment_id=str(row.experiment_id),
+        name=row.name,
+        artifact_location=row.artifact_location,
+        lifecycle_stage=row.lifecycle_stage,
+        creation_time=row.creation_time,
+        last_update_time=row.last_update_time,
+        tags=tags,
+        workspace=row.workspace,
+    )
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+async def load_experiment_tags(
+    conn: AsyncConnection, experiment_ids: Sequence[int]
+) -> dict[int, list[Tag]]:
+    tags: dict[int, list[Tag]] = defaultdict(list)
+    for chunk in _chunks(experiment_ids):
+        rows = await conn.execute(
+            select(SqlExperimentTag.experiment_id, SqlExperimentTag.key, SqlExperimentTag.value)
+            .where(SqlExperimentTag.experiment_id.in_(chunk))
+            .order_by(SqlExperimentTag.experiment_id, SqlExperimentTag.key)
+        )
+        for row in rows:
+            tags[row.experiment_id].append(Tag(row.key, row.value or ""))
+    return tags
+
+
+async def _key_values(
+    conn: AsyncConnection, table: Any, run_ids: Sequence[str]
+) -> dict[str, list[Tag]]:
+    out: dict[str, list[Tag]] = defaultdict(list)
+    for chunk in _chunks(run_ids):
+        rows = await conn.execute(
+            select(table.run_uuid, table.key, table.value)
+            .where(table.run_uuid.in_(chunk))
+            .order_by(table.run_uuid, table.key)
+        )
+        for row in rows:
+            out[row.run_uuid].append(Tag(row.key, row.value if row.value is not None else ""))
+    return out
+
+
+async def _latest_metrics(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+    out: dict[str, list[Metric]] = defaultdict(list)
+    t = SqlLatestMetric
+    for chunk in _chunks(run_ids):
+        rows = await conn.execute(
+            select(t.run_uuid, t.key, t.value, t.timestamp, t.step, t.is_nan)
+            .where(t.run_uuid.in_(chunk))
+            .order_by(t.run_uuid, t.key)
+        )
+        for row in rows:
+            out[row.run_uuid].append(metric_from_row(row))
+    return out
+
+
+async def _dataset_inputs(
+    conn: AsyncConnection, run_ids: Sequence[str]
+) -> dict[str, list[DatasetInput]]:
+    out: dict[str, list[DatasetInput]] = defaultdict(list)
+    for chunk in _chunks(run_ids):
+        rows = (
+            await conn.execute(
+                select(
+                    SqlInput.destination_id,
+                    SqlInput.input_uuid,
+                    SqlDataset.name,
+                    SqlDataset.digest,
+                    SqlDataset.dataset_source_type,
+                    SqlDataset.dataset_source,
+                    SqlDataset.dataset_schema,
+                    SqlDataset.dataset_profile,
+                )
+                .join(SqlDataset, SqlDataset.dataset_uuid == SqlInput.source_id)
+                .where(
+                    SqlInput.source_type == "DATASET",
+                    SqlInput.destination_type == "RUN",
+                    SqlInput.destination_id.in_(chunk),
+                )
+                .order_by(SqlInput.destination_id, SqlDataset.name, SqlInput.input_uuid)
+            )
+        ).all()
+        if not rows:
+            continue
+        tags: dict[str, list[InputTag]] = defaultdict(list)
+        input_ids = [r.input_uuid for r in rows]
+        for ids in _chunks(input_ids):
+            for t in await conn.execute(
+                select(SqlInputTag.input_uuid, SqlInputTag.name, SqlInputTag.value)
+                .where(SqlInputTag.input_uuid.in_(ids))
+                .order_by(SqlInputTag.input_uuid, SqlInputTag.name)
+            ):
+                tags[t.input_uuid].append(InputTag(t.name, t.value))
+        for r in rows:
+            dataset = Dataset(
+                name=r.name,
+                digest=r.digest,
+                source_type=r.dataset_source_type,
+                source=r.dataset_source,
+                schema=r.dataset_schema,
+                profile=r.dataset_profile,
+            )
+            out[r.destination_id].append(DatasetInput(dataset, tags.get(r.input_uuid, [])))
+    return out
+
+
+async def load_runs(
+    conn: AsyncConnection, rows: Sequence[Row[Any]], *, with_outputs: bool = True
+) -> list[Run]:
+    """Full ``Run`` entities for ``rows`` (selected with ``RUN_COLUMNS``), in the same order."""
+    run_ids = [r.run_uuid for r in rows]
+    if not run_ids:
+        return []
+    params = await _key_values(conn, SqlParam, run_ids)
+    tags = await _key_values(conn, SqlTag, run_ids)
+    metrics = await _latest_metrics(conn, run_ids)
+    inputs = await _dataset_inputs(conn, run_ids)
+    model_inputs, model_outputs = await load_model_io(conn, run_ids)
+    return [
+        Run(
+            info=run_info_from_row(row),
+            data=RunData(
+                metrics=metrics.get(row.run_uuid, []),
+                params=[Param(p.key, p.value) for p in params.get(row.run_uuid, [])],
+                tags=tags.get(row.run_uuid, []),
+            ),
+            inputs=RunInputs(
+                dataset_inputs=inputs.get(row.run_uuid, []),
+                model_inputs=model_inputs.get(row.run_uuid, []),
+            ),
+            outputs=RunOutputs(model_outputs.get(row.run_uuid, [])) if with_outputs else None,
+        )
+        for row in rows
+    ]
+
+
+EXPERIMENT_COLUMNS = (
+    SqlExperiment.experiment_id,
+    SqlExperiment.name,
+    SqlExperiment.artifact_location,
+    SqlExperiment.lifecycle_stage,
+    SqlExperiment.creation_time,
+    SqlExperiment.last_update_time,
+    SqlExperiment.workspace,
+)

@@ -1,0 +1,233 @@
+"""Compile parsed search filters and ``order_by`` lists (``aiotrack.search``) into SQLAlchemy.
+
+Semantics follow MLflow's SQL store (reference §8): a metric/param/tag comparison matches only
+runs that have the key; metric comparisons use the latest value, where a NaN fails every
+comparison but ``!=``; ``attributes.run_name`` compares the ``mlflow.runName`` tag; sorting puts
+missing values last (for metrics: real values, then NaN, then missing) and ends with
+``start_time DESC, run_uuid ASC``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, false, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from aiotrack.errors import InvalidParameter
+from aiotrack.search.ast import Comparison, OrderBy
+from aiotrack.store.sql.schema.tracking import (
+    SqlDataset,
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlInput,
+    SqlInputTag,
+    SqlLatestMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+from aiotrack.validation import parse_experiment_id
+
+__all__ = [
+    "experiment_filter_clauses",
+    "experiment_order_clauses",
+    "run_filter_clauses",
+    "run_order_clauses",
+]
+
+RUN_NAME_TAG = "mlflow.runName"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+_RUN_ATTRIBUTE_COLUMNS: dict[str, Any] = {
+    "run_id": SqlRun.run_uuid,
+    "run_name": SqlRun.name,
+    "status": SqlRun.status,
+    "user_id": SqlRun.user_id,
+    "artifact_uri": SqlRun.artifact_uri,
+    "start_time": SqlRun.start_time,
+    "end_time": SqlRun.end_time,
+}
+
+_EXPERIMENT_ATTRIBUTE_COLUMNS: dict[str, Any] = {
+    "name": SqlExperiment.name,
+    "experiment_id": SqlExperiment.experiment_id,
+    "creation_time": SqlExperiment.creation_time,
+    "last_update_time": SqlExperiment.last_update_time,
+}
+
+
+def _compare(op: str) -> Callable[[Any, Any], ColumnElement[bool]]:
+    ops: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+        "=": lambda c, v: c == v,
+        "!=": lambda c, v: c != v,
+        ">": lambda c, v: c > v,
+        ">=": lambda c, v: c >= v,
+        "<": lambda c, v: c < v,
+        "<=": lambda c, v: c <= v,
+        "LIKE": lambda c, v: c.like(v),
+        "ILIKE": lambda c, v: c.ilike(v),
+        "IN": lambda c, v: c.in_(list(v)),
+        "NOT IN": lambda c, v: ~c.in_(list(v)),
+    }
+    try:
+        return ops[op]
+    except KeyError:
+        raise InvalidParameter(f"Invalid comparator '{op}'") from None
+
+
+def _keyed_exists(table: Any, owner: Any, key: str, *conds: ColumnElement[bool]) -> Any:
+    return exists().where(table.run_uuid == owner, table.key == key, *conds)
+
+
+def run_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[bool]]:
+    """WHERE clauses (to AND together) over ``runs`` for a parsed run filter."""
+    clauses: list[ColumnElement[bool]] = []
+    for f in filters:
+        if f.entity == "attribute":
+            if f.key == "run_name":
+                clauses.append(
+                    _keyed_exists(
+                        SqlTag, SqlRun.run_uuid, RUN_NAME_TAG, _compare(f.op)(SqlTag.value, f.value)
+                    )
+                )
+            else:
+                column = _RUN_ATTRIBUTE_COLUMNS.get(f.key)
+                if column is None:
+                    raise InvalidParameter(f"Invalid attribute key '{f.key}' specified.")
+                clauses.append(_compare(f.op)(column, f.value))
+        elif f.entity in ("param", "tag"):
+            table = SqlParam if f.entity == "param" else SqlTag
+            if f.op == "IS NULL":
+                clauses.append(~_keyed_exists(table, SqlRun.run_uuid, f.key))
+            elif f.op == "IS NOT NULL":
+                clauses.append(_keyed_exists(table, SqlRun.run_uuid, f.key))
+            else:
+                cond = _compare(f.op)(table.value, f.value)
+                clauses.append(_keyed_exists(table, SqlRun.run_uuid, f.key, cond))
+        elif f.entity == "metric":
+            cond = _compare(f.op)(SqlLatestMetric.value, float(f.value))  # type: ignore[arg-type]
+            # NaN is stored as 0 with is_nan set: it fails every comparison except "!=".
+            if f.op == "!=":
+                cond = or_(cond, SqlLatestMetric.is_nan == true())
+            else:
+                cond = and_(cond, SqlLatestMetric.is_nan == false())
+            clauses.append(_keyed_exists(SqlLatestMetric, SqlRun.run_uuid, f.key, cond))
+        elif f.entity == "dataset":
+            clauses.append(_dataset_clause(f))
+        else:  # pragma: no cover - the parser only produces the entities above
+            raise InvalidParameter(f"Invalid search expression type '{f.entity}'")
+    return clauses
+
+
+def _dataset_clause(f: Comparison) -> ColumnElement[bool]:
+    linked = and_(
+        SqlInput.source_type == "DATASET",
+        SqlInput.source_id == SqlDataset.dataset_uuid,
+        SqlInput.destination_type == "RUN",
+        SqlInput.destination_id == SqlRun.run_uuid,
+    )
+    if f.key == "context":
+        return exists().where(
+            linked,
+            SqlInputTag.input_uuid == SqlInput.input_uuid,
+            SqlInputTag.name == DATASET_CONTEXT_TAG,
+            _compare(f.op)(SqlInputTag.value, f.value),
+        )
+    column = {"name": SqlDataset.name, "digest": SqlDataset.digest}.get(f.key)
+    if column is None:
+        raise InvalidParameter(f"Invalid dataset key '{f.key}' specified.")
+    return exists().where(linked, _compare(f.op)(column, f.value))
+
+
+def run_order_clauses(
+    stmt: Select[Any], order_by: Sequence[OrderBy]
+) -> tuple[Select[Any], list[Any]]:
+    """Add the outer joins sorting needs to ``stmt``; return it with the ORDER BY terms."""
+    terms: list[Any] = []
+    seen: set[tuple[str, str]] = set()
+    for i, o in enumerate(order_by):
+        if (o.entity, o.key) in seen:
+            raise InvalidParameter(
+                f"`order_by` contains duplicate fields: {[f'{x.entity}.{x.key}' for x in order_by]}"
+            )
+        seen.add((o.entity, o.key))
+        if o.entity == "attribute":
+            column = _RUN_ATTRIBUTE_COLUMNS.get(o.key)
+            if column is None:
+                raise InvalidParameter(f"Invalid attribute key '{o.key}' specified.")
+            terms.append(case((column.is_(None), 1), else_=0))
+            value = column
+        elif o.entity in ("metric", "param", "tag"):
+            table = {"metric": SqlLatestMetric, "param": SqlParam, "tag": SqlTag}[o.entity]
+            sub = (
+                select(
+                    table.run_uuid, table.value, *([table.is_nan] if o.entity == "metric" else [])
+                )
+                .where(table.key == o.key)
+                .subquery(f"order_{i}")
+            )
+            stmt = stmt.outerjoin(sub, sub.c.run_uuid == SqlRun.run_uuid)
+            value = sub.c.value
+            if o.entity == "metric":
+                terms.append(case((sub.c.is_nan == true(), 1), (value.is_(None), 2), else_=0))
+            else:
+                terms.append(case((value.is_(None), 1), else_=0))
+        else:
+            raise InvalidParameter(f"Invalid identifier type '{o.entity}'")
+        terms.append(value if o.ascending else value.desc())
+    if ("attribute", "start_time") not in seen:
+        terms.append(SqlRun.start_time.desc())
+    terms.append(SqlRun.run_uuid)
+    return stmt, terms
+
+
+def experiment_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[bool]]:
+    """WHERE clauses over ``experiments`` for a parsed experiment filter."""
+    clauses: list[ColumnElement[bool]] = []
+    for f in filters:
+        if f.entity == "attribute":
+            column = _EXPERIMENT_ATTRIBUTE_COLUMNS.get(f.key)
+            if column is None:
+                raise InvalidParameter(f"Invalid attribute key '{f.key}' specified.")
+            value: Any = f.value
+            if f.key == "experiment_id":
+                if f.op not in ("=", "!=", "IN", "NOT IN"):
+                    raise InvalidParameter(f"Invalid comparator for experiment_id: {f.op}")
+                value = (
+                    tuple(parse_experiment_id(v) for v in value)
+                    if isinstance(value, tuple)
+                    else parse_experiment_id(value)
+                )
+            clauses.append(_compare(f.op)(column, value))
+        elif f.entity == "tag":
+            owner = SqlExperimentTag.experiment_id == SqlExperiment.experiment_id
+            key = SqlExperimentTag.key == f.key
+            if f.op == "IS NULL":
+                clauses.append(~exists().where(owner, key))
+            elif f.op == "IS NOT NULL":
+                clauses.append(exists().where(owner, key))
+            else:
+                cond = _compare(f.op)(SqlExperimentTag.value, f.value)
+                clauses.append(exists().where(owner, key, cond))
+        else:
+            raise InvalidParameter(f"Invalid token type: {f.entity}")
+    return clauses
+
+
+def experiment_order_clauses(order_by: Sequence[OrderBy]) -> list[Any]:
+    """ORDER BY terms; default ``creation_time DESC``; ``experiment_id`` always breaks ties."""
+    if not order_by:
+        order_by = [OrderBy("attribute", "creation_time", False)]
+    terms: list[Any] = []
+    seen: set[str] = set()
+    for o in order_by:
+        column = _EXPERIMENT_ATTRIBUTE_COLUMNS.get(o.key)
+        if o.entity != "attribute" or column is None:
+            raise InvalidParameter(f"Invalid order_by entity: {o.entity}.{o.key}")
+        seen.add(o.key)
+        terms.append(column if o.ascending else column.desc())
+    if "experiment_id" not in seen:
+        terms.append(SqlExperiment.experiment_id)
+    return terms

@@ -1,0 +1,810 @@
+"""The SQL tracking store: experiments, runs, params, metrics and tags in MLflow's schema.
+
+One implementation for SQLite (aiosqlite) and PostgreSQL (asyncpg); statements whose SQL differs
+live in ``dialects``. Every public write is one transaction through ``Database.write``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from aiotrack.errors import (
+    InvalidParameter,
+    InvalidState,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+)
+from aiotrack.names import random_run_name
+from aiotrack.search import (
+    parse_experiment_filter,
+    parse_experiment_order_by,
+    parse_run_filter,
+    parse_run_order_by,
+)
+from aiotrack.store.entities import (
+    DatasetInput,
+    DatasetSummary,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    MetricWithRunId,
+    ModelInput,
+    ModelOutput,
+    Page,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    Tag,
+    ViewType,
+)
+from aiotrack.store.pagination import decode_offset, encode_offset
+from aiotrack.store.sql import search
+from aiotrack.store.sql.database import Database
+from aiotrack.store.sql.dialects import insert_ignore, upsert
+from aiotrack.store.sql.inputs import (
+    insert_dataset_inputs,
+    insert_model_inputs,
+    insert_model_outputs,
+    search_dataset_summaries,
+    validate_dataset_inputs,
+)
+from aiotrack.store.sql.loading import (
+    EXPERIMENT_COLUMNS,
+    RUN_COLUMNS,
+    experiment_from_row,
+    load_experiment_tags,
+    load_runs,
+    metric_from_row,
+    run_info_from_row,
+)
+from aiotrack.store.sql.schema.tracking import (
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlLatestMetric,
+    SqlMetric,
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+from aiotrack.uris import append_path, resolve_if_local
+from aiotrack.validation import (
+    MAX_KEY_LENGTH,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    invalid_value,
+    limit_length,
+    parse_experiment_id,
+    validate_batch_limits,
+    validate_experiment_name,
+    validate_experiment_tag,
+    validate_metric,
+    validate_param_keys_unique,
+    validate_param_name,
+    validate_tag_name,
+)
+
+__all__ = ["SqlTrackingStore"]
+
+DEFAULT_EXPERIMENT_ID = 0
+DEFAULT_EXPERIMENT_NAME = "Default"
+DEFAULT_WORKSPACE = "default"
+RUN_NAME_TAG = "mlflow.runName"
+LOGGED_MODELS_TAG = "mlflow.log-model.history"
+MAX_SEARCH_RESULTS = 50000
+_DOUBLE_MAX = 1.7976931348623157e308
+
+_RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _stored_metric(value: float) -> tuple[float, bool]:
+    """(value, is_nan) as stored: NaN becomes 0 + flag, infinities are clamped (as MLflow)."""
+    if math.isnan(value):
+        return 0.0, True
+    if math.isinf(value):
+        return (_DOUBLE_MAX if value > 0 else -_DOUBLE_MAX), False
+    return value, False
+
+
+class SqlTrackingStore:
+    """MLflow's tracking store over SQLAlchemy asyncio.
+
+    ``artifact_root`` is the default artifact root for new experiments (``mlflow-artifacts:/``
+    by default); ``truncate_long_values`` mirrors ``MLFLOW_TRUNCATE_LONG_VALUES``.
+    """
+
+    def __init__(
+        self, db: Database, *, artifact_root: str, truncate_long_values: bool = True
+    ) -> None:
+        self.db = db
+        self.artifact_root = resolve_if_local(artifact_root)
+        self.truncate = truncate_long_values
+
+    # ------------------------------------------------------------------ experiments
+
+    async def ensure_default_experiment(self) -> None:
+        """Create experiment 0, "Default", when the experiments table is empty."""
+        async with self.db.write() as conn:
+            count = (await conn.execute(select(func.count()).select_from(SqlExperiment))).scalar()
+            if count:
+                return
+            now = _now_ms()
+            await conn.execute(
+                insert_ignore(self.db.dialect, SqlExperiment.__table__).values(
+                    experiment_id=DEFAULT_EXPERIMENT_ID,
+                    name=DEFAULT_EXPERIMENT_NAME,
+                    artifact_location=append_path(self.artifact_root, "0"),
+                    lifecycle_stage=LifecycleStage.ACTIVE.value,
+                    creation_time=now,
+                    last_update_time=now,
+                    workspace=DEFAULT_WORKSPACE,
+                )
+            )
+
+    async def create_experiment(
+        self, name: str, artifact_location: str | None, tags: Sequence[Tag]
+    ) -> str:
+        """Create an experiment; its name must be unique among all, deleted ones included."""
+        validate_experiment_name(name)
+        location = resolve_if_local(artifact_location) if artifact_location else None
+        for tag in tags:
+            validate_experiment_tag(tag.key, tag.value)
+        now = _now_ms()
+        async with self.db.write() as conn:
+            try:
+                result = await conn.execute(
+                    SqlExperiment.__table__.insert().values(
+                        name=name,
+                        artifact_location=location,
+                        lifecycle_stage=LifecycleStage.ACTIVE.value,
+                        creation_time=now,
+                        last_update_time=now,
+                        workspace=DEFAULT_WORKSPACE,
+                    )
+                )
+            except IntegrityError as exc:
+                raise ResourceAlreadyExists(
+                    f"Experiment(name={name}) already exists. Error: {exc.orig}"
+                ) from exc
+            experiment_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            if location is None:
+                await conn.execute(
+                    update(SqlExperiment)
+                    .where(SqlExperiment.experiment_id == experiment_id)
+                    .values(artifact_location=append_path(self.artifact_root, str(experiment_id)))
+                )
+            if tags:
+                await conn.execute(
+                    upsert(
+                        self.db.dialect,
+                        SqlExperimentTag.__table__,
+                        ["key", "experiment_id"],
+                        ["value"],
+                    ),
+                    [
+                        {"key": t.key, "value": t.value, "experiment_id": experiment_id}
+                        for t in tags
+                    ],
+                )
+        return str(experiment_id)
+
+    async def _experiment_row(self, conn: AsyncConnection, experiment_id: str) -> Any:
+        exp_id = parse_experiment_id(experiment_id)
+        row = (
+            await conn.execute(
+                select(*EXPERIMENT_COLUMNS).where(SqlExperiment.experiment_id == exp_id)
+            )
+        ).first()
+        if row is None:
+            raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
+        return row
+
+    async def _active_experiment_row(self, conn: AsyncConnection, experiment_id: str) -> Any:
+        row = await self._experiment_row(conn, experiment_id)
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameter(
+                f"The experiment {row.experiment_id} must be in the 'active' state. "
+                f"Current state is {row.lifecycle_stage}."
+            )
+        return row
+
+    async def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment, deleted or not; unknown ids are a 404."""
+        async with self.db.read() as conn:
+            row = await self._experiment_row(conn, experiment_id)
+            tags = await load_experiment_tags(conn, [row.experiment_id])
+        return experiment_from_row(row, tags.get(row.experiment_id, []))
+
+    async def get_experiment_by_name(self, name: str) -> Experiment:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(*EXPERIMENT_COLUMNS).where(SqlExperiment.name == name))
+            ).first()
+            if row is None:
+                raise ResourceNotFound(f"Could not find experiment with name '{name}'")
+            tags = await load_experiment_tags(conn, [row.experiment_id])
+        return experiment_from_row(row, tags.get(row.experiment_id, []))
+
+    async def _set_experiment_stage(
+        self, experiment_id: str, expected: LifecycleStage, new: LifecycleStage
+    ) -> None:
+        now = _now_ms()
+        async with self.db.write() as conn:
+            row = await self._experiment_row(conn, experiment_id)
+            if row.lifecycle_stage != expected:
+                raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
+            await conn.execute(
+                update(SqlExperiment)
+                .where(SqlExperiment.experiment_id == row.experiment_id)
+                .values(lifecycle_stage=new.value, last_update_time=now)
+            )
+            await conn.execute(
+                update(SqlRun)
+                .where(SqlRun.experiment_id == row.experiment_id)
+                .values(
+                    lifecycle_stage=new.value,
+                    deleted_time=now if new is LifecycleStage.DELETED else None,
+                )
+            )
+
+    async def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete an active experiment and all its runs."""
+        await self._set_experiment_stage(
+            experiment_id, LifecycleStage.ACTIVE, LifecycleStage.DELETED
+        )
+
+    async def restore_experiment(self, experiment_id: str) -> None:
+        """Restore a deleted experiment and all its runs."""
+        await self._set_experiment_stage(
+            experiment_id, LifecycleStage.DELETED, LifecycleStage.ACTIVE
+        )
+
+    async def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        validate_experiment_name(new_name)
+        async with self.db.write() as conn:
+            row = await self._experiment_row(conn, experiment_id)
+            if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidState("Cannot rename a non-active experiment.")
+            await conn.execute(
+                update(SqlExperiment)
+                .where(SqlExperiment.experiment_id == row.experiment_id)
+                .values(name=new_name, last_update_time=_now_ms())
+            )
+
+    async def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        validate_experiment_tag(key, value)
+        async with self.db.write() as conn:
+            row = await self._active_experiment_row(conn, experiment_id)
+            await conn.execute(
+                upsert(
+                    self.db.dialect, SqlExperimentTag.__table__, ["key", "experiment_id"], ["value"]
+                ),
+                {"key": key, "value": value, "experiment_id": row.experiment_id},
+            )
+
+    async def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        async with self.db.write() as conn:
+            row = await self._active_experiment_row(conn, experiment_id)
+            result = await conn.execute(
+                delete(SqlExperimentTag).where(
+                    SqlExperimentTag.experiment_id == row.experiment_id,
+                    SqlExperimentTag.key == key,
+                )
+            )
+            if result.rowcount == 0:
+                raise ResourceNotFound(
+                    f"No tag with name: {key} in experiment with id {experiment_id}"
+                )
+
+    async def search_experiments(
+        self,
+        *,
+        view_type: ViewType,
+        max_results: int,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> Page[Experiment]:
+        _check_max_results(max_results)
+        filters = search.experiment_filter_clauses(parse_experiment_filter(filter_string))
+        order = search.experiment_order_clauses(parse_experiment_order_by(order_by))
+        offset = decode_offset(page_token)
+        stmt = (
+            select(*EXPERIMENT_COLUMNS)
+            .where(SqlExperiment.lifecycle_stage.in_([s.value for s in view_type.stages()]))
+            .where(*filters)
+            .order_by(*order)
+            .offset(offset)
+            .limit(max_results + 1)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+            page = rows[:max_results]
+            tags = await load_experiment_tags(conn, [r.experiment_id for r in page])
+        items = [experiment_from_row(r, tags.get(r.experiment_id, [])) for r in page]
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return Page(items, token)
+
+    # ------------------------------------------------------------------ runs
+
+    async def create_run(
+        self,
+        *,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        run_name: str | None,
+        tags: Sequence[Tag],
+    ) -> Run:
+        """Create a RUNNING run in an active experiment; keeps ``mlflow.runName`` in sync."""
+        tag_list = list(tags)
+        name_tag = next((t.value for t in tag_list if t.key == RUN_NAME_TAG), None)
+        if run_name and name_tag and run_name != name_tag:
+            raise InvalidParameter(
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+                f"different values (run_name='{run_name}', mlflow.runName='{name_tag}')."
+            )
+        name = run_name or name_tag or random_run_name()
+        if not name_tag:
+            tag_list.append(Tag(RUN_NAME_TAG, name))
+        run_id = uuid.uuid4().hex
+        async with self.db.write() as conn:
+            exp = await self._experiment_row(conn, experiment_id)
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidParameter(
+                    f"The experiment {exp.experiment_id} must be in the 'active' state. "
+                    f"Current state is {exp.lifecycle_stage}."
+                )
+            artifact_uri = append_path(exp.artifact_location or "", run_id, "artifacts")
+            values = {
+                "run_uuid": run_id,
+                "name": name,
+                "source_type": "UNKNOWN",
+                "source_name": "",
+                "entry_point_name": "",
+                "user_id": user_id,
+                "status": "RUNNING",
+                "start_time": start_time,
+                "end_time": None,
+                "deleted_time": None,
+                "source_version": "",
+                "lifecycle_stage": LifecycleStage.ACTIVE.value,
+                "artifact_uri": artifact_uri,
+                "experiment_id": exp.experiment_id,
+            }
+            await conn.execute(SqlRun.__table__.insert().values(**values))
+            await conn.execute(
+                SqlTag.__table__.insert(),
+                [{"key": t.key, "value": t.value, "run_uuid": run_id} for t in tag_list],
+            )
+        info = RunInfo(
+            run_id=run_id,
+            run_name=name,
+            experiment_id=str(exp.experiment_id),
+            user_id=user_id,
+            status="RUNNING",
+            start_time=start_time,
+            end_time=None,
+            artifact_uri=artifact_uri,
+            lifecycle_stage=LifecycleStage.ACTIVE.value,
+        )
+        return Run(info, RunData(tags=sorted(tag_list, key=lambda t: t.key)), RunInputs())
+
+    async def _run_row(self, conn: AsyncConnection, run_id: str) -> Any:
+        row = (await conn.execute(select(*RUN_COLUMNS).where(SqlRun.run_uuid == run_id))).first()
+        if row is None:
+            raise ResourceNotFound(f"Run with id={run_id} not found")
+        return row
+
+    async def _active_run_row(self, conn: AsyncConnection, run_id: str) -> Any:
+        row = await self._run_row(conn, run_id)
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameter(
+                f"The run {run_id} must be in the 'active' state. "
+                f"Current state is {row.lifecycle_stage}."
+            )
+        return row
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run with its latest metrics, params, tags and inputs; deleted runs too."""
+        async with self.db.read() as conn:
+            row = await self._run_row(conn, run_id)
+            return (await load_runs(conn, [row]))[0]
+
+    async def update_run_info(
+        self, run_id: str, *, status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        """Change only the given fields of an active run."""
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            values: dict[str, Any] = {}
+            if status is not None:
+                values["status"] = status
+            if end_time is not None:
+                values["end_time"] = end_time
+            if run_name:
+                values["name"] = run_name
+                await self._upsert_tags(conn, run_id, [Tag(RUN_NAME_TAG, run_name)])
+            if values:
+                await conn.execute(update(SqlRun).where(SqlRun.run_uuid == run_id).values(**values))
+            return run_info_from_row(await self._run_row(conn, run_id))
+
+    async def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
+        async with self.db.write() as conn:
+            await self._run_row(conn, run_id)
+            await conn.execute(
+                update(SqlRun)
+                .where(SqlRun.run_uuid == run_id)
+                .values(
+                    lifecycle_stage=stage.value,
+                    deleted_time=_now_ms() if stage is LifecycleStage.DELETED else None,
+                )
+            )
+
+    async def delete_run(self, run_id: str) -> None:
+        await self._set_run_stage(run_id, LifecycleStage.DELETED)
+
+    async def restore_run(self, run_id: str) -> None:
+        await self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+
+    # ------------------------------------------------------------------ logging
+
+    def _param(self, key: str, value: str, path: str = "") -> Param:
+        validate_param_name(key, f"{path}.key" if path else "key")
+        return Param(
+            limit_length("Param key", MAX_KEY_LENGTH, key),
+            limit_length("Param value", MAX_PARAM_VALUE_LENGTH, value, truncate=self.truncate),
+        )
+
+    def _tag(self, key: str, value: str, path: str = "") -> Tag:
+        key_path = f"{path}.key" if path else "key"
+        validate_tag_name(key, key_path)
+        value_path = f"{path}.value" if path else "value"
+        return Tag(
+            limit_length(key_path, MAX_KEY_LENGTH, key),
+            limit_length(value_path, MAX_TAG_VALUE_LENGTH, value, truncate=self.truncate),
+        )
+
+    async def log_metric(self, run_id: str, metric: Metric) -> None:
+        validate_metric(metric.key, metric.value, metric.timestamp)
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            await self._insert_metrics(conn, run_id, [metric])
+
+    async def log_param(self, run_id: str, key: str, value: str) -> None:
+        param = self._param(key, value)
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            existing = (
+                await conn.execute(
+                    select(SqlParam.value).where(
+                        SqlParam.run_uuid == run_id, SqlParam.key == param.key
+                    )
+                )
+            ).scalar_one_or_none()
+            if existing is None:
+                await conn.execute(
+                    insert_ignore(self.db.dialect, SqlParam.__table__).values(
+                        key=param.key, value=param.value, run_uuid=run_id
+                    )
+                )
+            elif existing != param.value:
+                raise InvalidParameter(
+                    f"Changing param values is not allowed. Param with key='{param.key}' was already "
+                    f"logged with value='{existing}' for run ID='{run_id}'. Attempted logging new value "
+                    f"'{param.value}'."
+                )
+
+    async def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """Upsert a run tag; ``mlflow.runName`` also renames the run."""
+        tag = self._tag(key, value)
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            await self._upsert_tags(conn, run_id, [tag])
+
+    async def delete_tag(self, run_id: str, key: str) -> None:
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            result = await conn.execute(
+                delete(SqlTag).where(SqlTag.run_uuid == run_id, SqlTag.key == key)
+            )
+            if result.rowcount == 0:
+                raise ResourceNotFound(f"No tag with name: {key} in run with id {run_id}")
+
+    async def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[Tag],
+    ) -> None:
+        """Params, metrics and tags of one run in ONE transaction: all land or nothing does."""
+        if (
+            not run_id
+            or not run_id[0].isalnum()
+            or len(run_id) > 256
+            or not set(run_id) <= _RUN_ID_CHARS
+        ):
+            raise InvalidParameter(invalid_value("run_id", run_id))
+        for i, m in enumerate(metrics):
+            validate_metric(m.key, m.value, m.timestamp, path=f"metrics[{i}]")
+        checked_params = [self._param(p.key, p.value, f"params[{i}]") for i, p in enumerate(params)]
+        checked_tags = [self._tag(t.key, t.value, f"tags[{i}]") for i, t in enumerate(tags)]
+        validate_batch_limits(len(metrics), len(params), len(tags))
+        validate_param_keys_unique([p.key for p in checked_params])
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            if checked_params:
+                await self._insert_params(conn, run_id, checked_params)
+            if metrics:
+                await self._insert_metrics(conn, run_id, metrics)
+            if checked_tags:
+                await self._upsert_tags(conn, run_id, checked_tags)
+
+    async def _insert_params(
+        self, conn: AsyncConnection, run_id: str, params: Sequence[Param]
+    ) -> None:
+        existing: dict[str, str] = {}
+        keys = [p.key for p in params]
+        for i in range(0, len(keys), 500):
+            rows = await conn.execute(
+                select(SqlParam.key, SqlParam.value).where(
+                    SqlParam.run_uuid == run_id, SqlParam.key.in_(keys[i : i + 500])
+                )
+            )
+            existing.update({r.key: r.value for r in rows})
+        conflicts = [
+            {"key": p.key, "old_value": existing[p.key], "new_value": p.value}
+            for p in params
+            if p.key in existing and existing[p.key] != p.value
+        ]
+        if conflicts:
+            raise InvalidParameter(
+                "Changing param values is not allowed. Params were already"
+                f" logged='{conflicts}' for run ID='{run_id}'."
+            )
+        new = [p for p in params if p.key not in existing]
+        if new:
+            await conn.execute(
+                insert_ignore(self.db.dialect, SqlParam.__table__),
+                [{"key": p.key, "value": p.value, "run_uuid": run_id} for p in new],
+            )
+
+    async def _insert_metrics(
+        self, conn: AsyncConnection, run_id: str, metrics: Sequence[Metric]
+    ) -> None:
+        """Append points (exact duplicates dropped) and advance ``latest_metrics`` in SQL."""
+        rows: list[dict[str, Any]] = []
+        latest: dict[str, dict[str, Any]] = {}
+        for m in metrics:
+            value, is_nan = _stored_metric(m.value)
+            row = {
+                "key": m.key,
+                "value": value,
+                "timestamp": m.timestamp,
+                "step": m.step,
+                "is_nan": is_nan,
+                "run_uuid": run_id,
+            }
+            rows.append(row)
+            best = latest.get(m.key)
+            if best is None or (m.step, m.timestamp, value) > (
+                best["step"],
+                best["timestamp"],
+                best["value"],
+            ):
+                latest[m.key] = row
+        await conn.execute(insert_ignore(self.db.dialect, SqlMetric.__table__), rows)
+        # Only a strictly greater (step, timestamp, value) replaces the stored latest point.
+        stmt = upsert(
+            self.db.dialect,
+            SqlLatestMetric.__table__,
+            ["key", "run_uuid"],
+            ["value", "timestamp", "step", "is_nan"],
+            where=lambda t, ex: (
+                tuple_(ex.step, ex.timestamp, ex.value) > tuple_(t.c.step, t.c.timestamp, t.c.value)
+            ),
+        )
+        await conn.execute(stmt, list(latest.values()))
+
+    async def _upsert_tags(self, conn: AsyncConnection, run_id: str, tags: Sequence[Tag]) -> None:
+        last: dict[str, str] = {}
+        for t in tags:
+            last[t.key] = t.value
+        await conn.execute(
+            upsert(self.db.dialect, SqlTag.__table__, ["key", "run_uuid"], ["value"]),
+            [{"key": k, "value": v, "run_uuid": run_id} for k, v in last.items()],
+        )
+        if RUN_NAME_TAG in last:
+            await conn.execute(
+                update(SqlRun).where(SqlRun.run_uuid == run_id).values(name=last[RUN_NAME_TAG])
+            )
+
+    # ------------------------------------------------------------------ reading
+
+    async def search_runs(
+        self,
+        *,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> Page[Run]:
+        """One page of runs matching MLflow's filter grammar, in MLflow's order."""
+        _check_max_results(max_results)
+        filters = search.run_filter_clauses(parse_run_filter(filter_string))
+        orders = parse_run_order_by(order_by)
+        offset = decode_offset(page_token)
+        exp_ids = [parse_experiment_id(e) for e in experiment_ids]
+        if not exp_ids:
+            return Page([])
+        stmt = select(*RUN_COLUMNS)
+        stmt, terms = search.run_order_clauses(stmt, orders)
+        stmt = (
+            stmt.where(
+                SqlRun.experiment_id.in_(exp_ids),
+                SqlRun.lifecycle_stage.in_([s.value for s in view_type.stages()]),
+                *filters,
+            )
+            .order_by(*terms)
+            .offset(offset)
+            .limit(max_results + 1)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+            runs = await load_runs(conn, rows[:max_results])
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return Page(runs, token)
+
+    async def get_metric_history(
+        self, run_id: str, key: str, *, max_results: int | None, page_token: str | None
+    ) -> Page[Metric]:
+        """Every point of a metric ordered by (timestamp, step, value); paged if asked."""
+        offset = decode_offset(page_token)
+        t = SqlMetric
+        stmt = (
+            select(t.key, t.value, t.timestamp, t.step, t.is_nan)
+            .where(t.run_uuid == run_id, t.key == key)
+            .order_by(t.timestamp, t.step, t.value)
+            .offset(offset)
+        )
+        if max_results is not None:
+            stmt = stmt.limit(max_results + 1)
+        async with self.db.read() as conn:
+            await self._run_row(conn, run_id)
+            rows = (await conn.execute(stmt)).all()
+        token = None
+        if max_results is not None and len(rows) > max_results:
+            rows = rows[:max_results]
+            token = encode_offset(offset + max_results)
+        return Page([metric_from_row(r) for r in rows], token)
+
+    async def get_metric_history_bulk_interval(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        *,
+        max_results: int,
+        start_step: int | None,
+        end_step: int | None,
+    ) -> list[MetricWithRunId]:
+        """Per run (in ``run_ids`` order): at most ``max_results`` points sampled evenly by
+        step in SQL, always keeping the first and last; ordered by (step, timestamp, value)."""
+        t = SqlMetric
+        out: list[MetricWithRunId] = []
+        async with self.db.read() as conn:
+            for run_id in run_ids:
+                await self._run_row(conn, run_id)
+                conds = [t.run_uuid == run_id, t.key == key]
+                if start_step is not None and end_step is not None:
+                    conds += [t.step >= start_step, t.step <= end_step]
+                order = (t.step, t.timestamp, t.value)
+                buckets = max(max_results - 1, 1)
+                ranked = (
+                    select(
+                        t.key,
+                        t.value,
+                        t.timestamp,
+                        t.step,
+                        t.is_nan,
+                        func.row_number().over(order_by=order).label("rn"),
+                        func.count().over().label("n"),
+                        func.ntile(buckets).over(order_by=order).label("bucket"),
+                    )
+                    .where(*conds)
+                    .subquery()
+                )
+                firsts = select(
+                    ranked,
+                    func.row_number()
+                    .over(partition_by=ranked.c.bucket, order_by=ranked.c.rn)
+                    .label("pos"),
+                ).subquery()
+                keep = firsts.c.rn == firsts.c.n
+                if max_results > 1:
+                    keep = keep | (firsts.c.pos == 1)
+                rows = (await conn.execute(select(firsts).where(keep).order_by(firsts.c.rn))).all()
+                out.extend(
+                    MetricWithRunId(
+                        key=r.key,
+                        value=math.nan if r.is_nan else r.value,
+                        timestamp=r.timestamp,
+                        step=r.step,
+                        run_id=run_id,
+                    )
+                    for r in rows
+                )
+        return out
+
+    # ------------------------------------------------------------------ inputs and outputs
+
+    async def log_inputs(
+        self, run_id: str, *, datasets: Sequence[DatasetInput], models: Sequence[ModelInput]
+    ) -> None:
+        validate_dataset_inputs(datasets)
+        async with self.db.write() as conn:
+            row = await self._active_run_row(conn, run_id)
+            await insert_dataset_inputs(conn, row.experiment_id, run_id, datasets)
+            await insert_model_inputs(conn, run_id, models)
+
+    async def log_outputs(self, run_id: str, models: Sequence[ModelOutput]) -> None:
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            await insert_model_outputs(conn, run_id, models)
+
+    async def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
+        ids = [parse_experiment_id(e) for e in experiment_ids]
+        async with self.db.read() as conn:
+            return await search_dataset_summaries(conn, ids)
+
+    async def record_logged_model(self, run_id: str, model: dict[str, Any]) -> None:
+        """Append a (MLflow 2 style) model record to the ``mlflow.log-model.history`` tag."""
+        entry = {
+            k: v
+            for k, v in model.items()
+            if k in ("run_id", "artifact_path", "utc_time_created", "flavors", "model_uuid")
+        }
+        async with self.db.write() as conn:
+            await self._active_run_row(conn, run_id)
+            previous = (
+                await conn.execute(
+                    select(SqlTag.value).where(
+                        SqlTag.run_uuid == run_id, SqlTag.key == LOGGED_MODELS_TAG
+                    )
+                )
+            ).scalar_one_or_none()
+            history = json.loads(previous) if previous else []
+            history.append(entry)
+            value = json.dumps(history)
+            limit_length(LOGGED_MODELS_TAG, MAX_TAG_VALUE_LENGTH, value)
+            await self._upsert_tags(conn, run_id, [Tag(LOGGED_MODELS_TAG, value)])
+
+
+def _check_max_results(max_results: int) -> None:
+    if max_results < 1:
+        raise InvalidParameter(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be "
+            "a positive integer"
+        )
+    if max_results > MAX_SEARCH_RESULTS:
+        raise InvalidParameter(
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at "
+            f"most {MAX_SEARCH_RESULTS}"
+        )

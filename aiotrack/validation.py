@@ -1,0 +1,180 @@
+"""Input rules shared by every store: key names, value lengths, metric values, batch limits.
+
+Messages follow MLflow 3.18 word for word where clients or tests look at them (reference §6).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from aiotrack.errors import InvalidParameter
+
+__all__ = [
+    "MAX_ENTITIES_PER_BATCH",
+    "MAX_EXPERIMENT_NAME_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MAX_METRICS_PER_BATCH",
+    "MAX_PARAMS_TAGS_PER_BATCH",
+    "MAX_PARAM_VALUE_LENGTH",
+    "MAX_TAG_VALUE_LENGTH",
+    "invalid_value",
+    "limit_length",
+    "missing_value",
+    "parse_experiment_id",
+    "validate_batch_limits",
+    "validate_experiment_name",
+    "validate_experiment_tag",
+    "validate_metric",
+    "validate_param_keys_unique",
+    "validate_param_name",
+    "validate_tag_name",
+]
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_EXPERIMENT_TAG_KEY_LENGTH = 250
+MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+
+_NAME_RE = re.compile(r"^[/\w.\- :]*$")
+_MISSING_KEY_NAME = "A key name must be provided."
+_BAD_CHARACTERS = (
+    "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), "
+    "colon(:) and slashes (/)."
+)
+
+
+def invalid_value(path: str, value: Any, message: str | None = None) -> str:
+    """MLflow's standard "Invalid value ... for parameter ..." text."""
+    formatted = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if message:
+        return f"Invalid value {formatted} for parameter '{path}' supplied: {message}"
+    return f"Invalid value {formatted} for parameter '{path}' supplied."
+
+
+def missing_value(path: str) -> str:
+    return f"Missing value for required parameter '{path}'."
+
+
+def _json_path(base: str, leaf: str) -> str:
+    return f"{base}.{leaf}" if base else leaf
+
+
+def _check_name(name: str, path: str) -> None:
+    if not _NAME_RE.match(name):
+        raise InvalidParameter(invalid_value(path, name, _BAD_CHARACTERS))
+    norm = posixpath.normpath(name)
+    if norm != name or norm == "." or norm.startswith("..") or norm.startswith("/"):
+        raise InvalidParameter(
+            invalid_value(
+                path,
+                name,
+                "Names may be treated as files in certain cases, and must not resolve to other "
+                f"names when treated as such. This name would resolve to {norm!r}",
+            )
+        )
+
+
+def validate_param_name(name: str | None, path: str = "key") -> None:
+    if name is None:
+        raise InvalidParameter(invalid_value(path, "", _MISSING_KEY_NAME))
+    _check_name(name, path)
+
+
+def validate_tag_name(name: str | None, path: str = "key") -> None:
+    if name is None:
+        raise InvalidParameter(missing_value(path))
+    _check_name(name, path)
+
+
+def limit_length(entity: str, limit: int, value: str, *, truncate: bool = False) -> str:
+    """Return ``value``, truncated to ``limit`` when allowed, else raise if it is too long."""
+    if len(value) <= limit:
+        return value
+    if truncate:
+        return value[:limit]
+    raise InvalidParameter(f"'{entity}' exceeds the maximum length of {limit} characters")
+
+
+def validate_metric(metric_key: str, value: float, timestamp: int, path: str = "") -> None:
+    """Key name, key length and timestamp rules of a metric (the value is typed already)."""
+    name_path = _json_path(path, "name")
+    if not _NAME_RE.match(metric_key):
+        raise InvalidParameter(invalid_value(name_path, metric_key, _BAD_CHARACTERS))
+    _check_name(metric_key, name_path)
+    if timestamp < 0:
+        raise InvalidParameter(
+            invalid_value(
+                _json_path(path, "timestamp"),
+                timestamp,
+                f"metric '{metric_key}' (value={_py_float_repr(value)}). "
+                "Timestamp must be a nonnegative long (64-bit integer) ",
+            )
+        )
+    limit_length("Metric name", MAX_KEY_LENGTH, metric_key)
+
+
+def _py_float_repr(value: float) -> str:
+    return "nan" if math.isnan(value) else repr(value)
+
+
+def validate_batch_limits(n_metrics: int, n_params: int, n_tags: int) -> None:
+    """The per-request limits of ``runs/log-batch``."""
+
+    def check(entity: str, limit: int, length: int) -> None:
+        if length > limit:
+            raise InvalidParameter(
+                f"A batch logging request can contain at most {limit} {entity}. "
+                f"Got {length} {entity}. Please split up {entity} across multiple requests "
+                "and try again."
+            )
+
+    check("metrics", MAX_METRICS_PER_BATCH, n_metrics)
+    check("params", MAX_PARAMS_TAGS_PER_BATCH, n_params)
+    check("tags", MAX_PARAMS_TAGS_PER_BATCH, n_tags)
+    check("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, n_metrics + n_params + n_tags)
+
+
+def validate_param_keys_unique(keys: Sequence[str]) -> None:
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for key in keys:
+        if key in seen:
+            dupes.append(key)
+        seen.add(key)
+    if dupes:
+        raise InvalidParameter(
+            f"Duplicate parameter keys have been submitted: {dupes}. Please ensure the request "
+            "contains only one param value per param key."
+        )
+
+
+def validate_experiment_name(name: str | None) -> str:
+    if not name or not name.strip():
+        raise InvalidParameter(f"Invalid experiment name: '{name or ''}'")
+    return limit_length("name", MAX_EXPERIMENT_NAME_LENGTH, name)
+
+
+def validate_experiment_tag(key: str, value: str) -> None:
+    validate_tag_name(key)
+    limit_length("key", MAX_EXPERIMENT_TAG_KEY_LENGTH, key)
+    limit_length("value", MAX_EXPERIMENT_TAG_VALUE_LENGTH, value)
+
+
+def parse_experiment_id(experiment_id: str | int | None) -> int:
+    """Experiment ids are integers on the SQL store; anything else is a 400."""
+    try:
+        return int(experiment_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidParameter(
+            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
+        ) from None

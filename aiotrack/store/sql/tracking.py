@@ -676,7 +676,9 @@ class SqlTrackingStore:
     async def get_metric_history(
         self, run_id: str, key: str, *, max_results: int | None, page_token: str | None
     ) -> Page[Metric]:
-        """Every point of a metric ordered by (timestamp, step, value); paged if asked."""
+        """Every point of a metric ordered by (timestamp, step, value); paged if asked.
+
+        An unknown run has no history (MLflow answers ``{}``, not 404)."""
         offset = decode_offset(page_token)
         t = SqlMetric
         stmt = (
@@ -687,8 +689,8 @@ class SqlTrackingStore:
         )
         if max_results is not None:
             stmt = stmt.limit(max_results + 1)
+        # Like MLflow, an unknown run simply has no history (no 404).
         async with self.db.read() as conn:
-            await self._run_row(conn, run_id)
             rows = (await conn.execute(stmt)).all()
         token = None
         if max_results is not None and len(rows) > max_results:
@@ -711,7 +713,6 @@ class SqlTrackingStore:
         out: list[MetricWithRunId] = []
         async with self.db.read() as conn:
             for run_id in run_ids:
-                await self._run_row(conn, run_id)
                 conds = [t.run_uuid == run_id, t.key == key]
                 if start_step is not None and end_step is not None:
                     conds += [t.step >= start_step, t.step <= end_step]

@@ -45,7 +45,8 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
 
-_NAME_RE = re.compile(r"^[/\w.\- :]*$")
+# fullmatch: unlike MLflow 3.17's re.match with "$", a trailing newline is refused (as 3.18).
+_NAME_RE = re.compile(r"[/\w.\- :]*")
 _MISSING_KEY_NAME = "A key name must be provided."
 _BAD_CHARACTERS = (
     "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), "
@@ -70,7 +71,7 @@ def _json_path(base: str, leaf: str) -> str:
 
 
 def _check_name(name: str, path: str) -> None:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise InvalidParameter(invalid_value(path, name, _BAD_CHARACTERS))
     norm = posixpath.normpath(name)
     if norm != name or norm == "." or norm.startswith("..") or norm.startswith("/"):
@@ -108,7 +109,7 @@ def limit_length(entity: str, limit: int, value: str, *, truncate: bool = False)
 def validate_metric(metric_key: str, value: float, timestamp: int, path: str = "") -> None:
     """Key name, key length and timestamp rules of a metric (the value is typed already)."""
     name_path = _json_path(path, "name")
-    if not _NAME_RE.match(metric_key):
+    if not _NAME_RE.fullmatch(metric_key):
         raise InvalidParameter(invalid_value(name_path, metric_key, _BAD_CHARACTERS))
     _check_name(metric_key, name_path)
     if timestamp < 0:
@@ -159,6 +160,7 @@ def validate_param_keys_unique(keys: Sequence[str]) -> None:
 
 
 def validate_experiment_name(name: str | None) -> str:
+    # MLflow 3.18 refuses blank names too (3.17 accepted " \t ").
     if not name or not name.strip():
         raise InvalidParameter(f"Invalid experiment name: '{name or ''}'")
     return limit_length("name", MAX_EXPERIMENT_NAME_LENGTH, name)

@@ -139,8 +139,7 @@ def _convert(spec: _Spec, value: Any) -> Any:
             return int(value)
         raise _TypeError
     if kind == "double":
-        if isinstance(value, bool):
-            raise _TypeError
+        # A JSON boolean is taken as 1.0/0.0, as MLflow's parser does.
         if isinstance(value, int | float):
             return float(value)
         if isinstance(value, str):

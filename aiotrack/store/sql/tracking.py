@@ -103,6 +103,7 @@ RUN_NAME_TAG = "mlflow.runName"
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
 MAX_SEARCH_RESULTS = 50000
 _DOUBLE_MAX = 1.7976931348623157e308
+_ID_RANGE = range(-(2**31), 2**31)
 
 _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -204,6 +205,8 @@ class SqlTrackingStore:
 
     async def _experiment_row(self, conn: AsyncConnection, experiment_id: str) -> Any:
         exp_id = parse_experiment_id(experiment_id)
+        if exp_id not in _ID_RANGE:  # cannot exist: the column is a 32-bit INTEGER
+            raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
         row = (
             await conn.execute(
                 select(*EXPERIMENT_COLUMNS).where(SqlExperiment.experiment_id == exp_id)
@@ -652,7 +655,7 @@ class SqlTrackingStore:
         filters = search.run_filter_clauses(parse_run_filter(filter_string))
         orders = parse_run_order_by(order_by)
         offset = decode_offset(page_token)
-        exp_ids = [parse_experiment_id(e) for e in experiment_ids]
+        exp_ids = [i for i in map(parse_experiment_id, experiment_ids) if i in _ID_RANGE]
         if not exp_ids:
             return Page([])
         stmt = select(*RUN_COLUMNS)

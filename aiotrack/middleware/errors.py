@@ -52,8 +52,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception:
         log.exception("Unhandled error in %s %s", request.method, request.path)
-        err = Internal("Internal server error; see the server log for details.")
-        return json_response(err.to_json(), status=500)
+        internal = Internal("Internal server error; see the server log for details.")
+        return json_response(internal.to_json(), status=500)
 
 
 def _is_api(request: web.Request) -> bool:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiotrack.errors import InvalidParameter
@@ -91,7 +91,7 @@ async def insert_dataset_inputs(
                 }
             )
     if new_datasets:
-        await conn.execute(SqlDataset.__table__.insert(), new_datasets)
+        await conn.execute(insert(SqlDataset), new_datasets)
     linked = set(
         (
             await conn.execute(
@@ -122,9 +122,9 @@ async def insert_dataset_inputs(
         )
         new_tags.extend({"input_uuid": input_uuid, "name": t.key, "value": t.value} for t in d.tags)
     if new_inputs:
-        await conn.execute(SqlInput.__table__.insert(), new_inputs)
+        await conn.execute(insert(SqlInput), new_inputs)
     if new_tags:
-        await conn.execute(SqlInputTag.__table__.insert(), new_tags)
+        await conn.execute(insert(SqlInputTag), new_tags)
 
 
 async def _insert_edges(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -143,7 +143,7 @@ async def _insert_edges(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
         )
         fresh = {r["destination_id"]: r for r in rows if r["destination_id"] not in existing}
         if fresh:
-            await conn.execute(SqlInput.__table__.insert(), list(fresh.values()))
+            await conn.execute(insert(SqlInput), list(fresh.values()))
 
 
 async def insert_model_inputs(

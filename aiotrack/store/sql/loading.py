@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiotrack.store.entities import (
@@ -66,7 +66,7 @@ RUN_COLUMNS = (
 _CHUNK = 500  # bound the number of bind parameters per IN list
 
 
-def run_info_from_row(row: Row[Any]) -> RunInfo:
+def run_info_from_row(row: Any) -> RunInfo:
     return RunInfo(
         run_id=row.run_uuid,
         run_name=row.name,
@@ -80,7 +80,7 @@ def run_info_from_row(row: Row[Any]) -> RunInfo:
     )
 
 
-def metric_from_row(row: Row[Any]) -> Metric:
+def metric_from_row(row: Any) -> Metric:
     return Metric(
         key=row.key,
         value=math.nan if row.is_nan else row.value,
@@ -89,7 +89,7 @@ def metric_from_row(row: Row[Any]) -> Metric:
     )
 
 
-def experiment_from_row(row: Row[Any], tags: list[Tag]) -> Experiment:
+def experiment_from_row(row: Any, tags: list[Tag]) -> Experiment:
     return Experiment(
         experiment_id=str(row.experiment_id),
         name=row.name,
@@ -201,7 +201,7 @@ async def _dataset_inputs(
 
 
 async def load_runs(
-    conn: AsyncConnection, rows: Sequence[Row[Any]], *, with_outputs: bool = True
+    conn: AsyncConnection, rows: Sequence[Any], *, with_outputs: bool = True
 ) -> list[Run]:
     """Full ``Run`` entities for ``rows`` (selected with ``RUN_COLUMNS``), in the same order."""
     run_ids = [r.run_uuid for r in rows]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, false, or_, select, true
+from sqlalchemy import and_, case, exists, false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from aiotrack.errors import InvalidParameter
@@ -141,9 +141,7 @@ def _dataset_clause(f: Comparison) -> ColumnElement[bool]:
     return exists().where(linked, _compare(f.op)(column, f.value))
 
 
-def run_order_clauses(
-    stmt: Select[Any], order_by: Sequence[OrderBy]
-) -> tuple[Select[Any], list[Any]]:
+def run_order_clauses(stmt: Any, order_by: Sequence[OrderBy]) -> tuple[Any, list[Any]]:
     """Add the outer joins sorting needs to ``stmt``; return it with the ORDER BY terms."""
     terms: list[Any] = []
     seen: set[tuple[str, str]] = set()
@@ -160,7 +158,7 @@ def run_order_clauses(
             terms.append(case((column.is_(None), 1), else_=0))
             value = column
         elif o.entity in ("metric", "param", "tag"):
-            table = {"metric": SqlLatestMetric, "param": SqlParam, "tag": SqlTag}[o.entity]
+            table: Any = {"metric": SqlLatestMetric, "param": SqlParam, "tag": SqlTag}[o.entity]
             sub = (
                 select(
                     table.run_uuid, table.value, *([table.is_nan] if o.entity == "metric" else [])

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -168,7 +168,7 @@ class SqlTrackingStore:
         async with self.db.write() as conn:
             try:
                 result = await conn.execute(
-                    SqlExperiment.__table__.insert().values(
+                    insert(SqlExperiment).values(
                         name=name,
                         artifact_location=location,
                         lifecycle_stage=LifecycleStage.ACTIVE.value,
@@ -389,9 +389,9 @@ class SqlTrackingStore:
                 "artifact_uri": artifact_uri,
                 "experiment_id": exp.experiment_id,
             }
-            await conn.execute(SqlRun.__table__.insert().values(**values))
+            await conn.execute(insert(SqlRun).values(**values))
             await conn.execute(
-                SqlTag.__table__.insert(),
+                insert(SqlTag),
                 [{"key": t.key, "value": t.value, "run_uuid": run_id} for t in tag_list],
             )
         info = RunInfo(

@@ -41,7 +41,7 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     db = Database(to_async_url(config.backend_store_uri))
     try:
-        await ensure_schema(db.engine)
+        await ensure_schema(db.engine, uri=config.backend_store_uri)
         store = SqlTrackingStore(
             db,
             artifact_root=config.effective_default_artifact_root,

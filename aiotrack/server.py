@@ -10,6 +10,7 @@ from aiohttp import web
 
 from aiotrack.app import create_app
 from aiotrack.config import Config
+from aiotrack.store.sql.migrate import SchemaError
 
 __all__ = ["run", "serve"]
 
@@ -57,4 +58,8 @@ def run(config: Config) -> None:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except SchemaError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None

@@ -35,6 +35,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from aiotrack.store.sql.migrations import SCRIPT_LOCATION
+from aiotrack.store.sql.mlflow_migrations import (
+    INSTALL_HINT,
+    mlflow_migrations_available,
+    upgrade_with_mlflow,
+)
 from aiotrack.store.sql.schema import MLFLOW_HEAD_REVISION, SqlWorkspace, metadata
 from aiotrack.store.sql.urls import redact, to_async_url
 
@@ -181,11 +186,8 @@ def _check(state: SchemaState, where: str) -> None:
             f"aiotrack's {MLFLOW_HEAD_REVISION} ({_MLFLOW_VERSION}). Back it up, then run: "
             f"aiotrack db upgrade {where}"
         )
-        if not _aiotrack_can_upgrade_from(revision):
-            message += (
-                f" (this aiotrack cannot migrate from {revision} itself yet; until it can, run "
-                f"`mlflow db upgrade {where}` with mlflow==3.17.2 instead)"
-            )
+        if not _aiotrack_can_upgrade_from(revision) and not mlflow_migrations_available():
+            message += f" (older revisions are migrated with MLflow's scripts: {INSTALL_HINT})"
         raise SchemaOutOfDate(message)
     raise UnknownSchemaRevision(
         f"The database at {where} is at schema revision {revision}, which this aiotrack does not "
@@ -214,14 +216,14 @@ def _where(engine: AsyncEngine | AsyncConnection) -> str:
     return redact(engine.engine.url if isinstance(engine, AsyncConnection) else engine.url)
 
 
-async def ensure_schema(engine: AsyncEngine) -> None:
+async def ensure_schema(engine: AsyncEngine, *, uri: str | None = None) -> None:
     """Make sure ``engine``'s database holds the schema at ``MLFLOW_HEAD_REVISION``.
 
     Creates it (and stamps ``alembic_version``) in an empty database; does nothing at head.
     Raises ``SchemaOutOfDate`` for an older MLflow revision, ``UnknownSchemaRevision`` for an
     unknown one and ``NotAnMlflowDatabase`` for unversioned tables. Never creates experiments.
     """
-    where = _where(engine)
+    where = redact(uri) if uri else _where(engine)  # name the URI as the user wrote it
     async with engine.connect() as connection:
         state = await connection.run_sync(read_schema_state)
         if state.revision == MLFLOW_HEAD_REVISION:
@@ -264,6 +266,19 @@ async def _upgrade(uri: str, out: TextIO) -> None:
                 )
                 return
             revision = state.revision
+            if revision in MLFLOW_REVISIONS and not _aiotrack_can_upgrade_from(revision):
+                # Older than aiotrack's baseline: MLflow's own migrations take it to head.
+                if not mlflow_migrations_available():
+                    raise SchemaOutOfDate(
+                        f"The database at {where} is at MLflow schema revision {revision}; "
+                        f"upgrading it uses MLflow's migration scripts: run `{INSTALL_HINT}`, "
+                        f"then `aiotrack db upgrade {where}` again."
+                    )
+                print(f"Upgrading {where} from {revision} to {MLFLOW_HEAD_REVISION}:", file=out)
+                await connection.rollback()
+                await asyncio.to_thread(upgrade_with_mlflow, uri, MLFLOW_HEAD_REVISION, out)
+                print("done", file=out)
+                return
             if revision is None or not _aiotrack_can_upgrade_from(revision):
                 _check(state, where)  # raises the matching SchemaError
                 raise AssertionError("unreachable")

@@ -86,3 +86,35 @@ def test_older_database_is_refused_then_upgraded(old_db: tuple[str, str], tmp_pa
 
     again = _aiotrack("db", "upgrade", uri, cwd=tmp_path)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_mlflow_318_head_is_served_as_is(tmp_path: Path) -> None:
+    """MLflow 3.18.0 adds three revisions touching tables aiotrack does not use; a database at
+    its head must be served without migration (and `db upgrade` must leave it alone)."""
+    uri = f"sqlite:///{tmp_path}/m318.db"
+    created = _aiotrack("db", "upgrade", uri, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    engine = sa.create_engine(uri)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'")
+    engine.dispose()
+    again = _aiotrack("db", "upgrade", uri, cwd=tmp_path)
+    assert again.returncode == 0 and "served as it is" in again.stdout
+    assert _revision(uri) == "f4a9b2c7d1e6"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiotrack", "server", "--backend-store-uri", uri, "--port", "0"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "listening on" in line:
+                break
+            assert "ERROR" not in line, line
+        else:
+            pytest.fail("the server exited without listening")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -58,6 +58,15 @@ __all__ = [
     "upgrade",
 ]
 
+#: Revisions after aiotrack's head that MLflow 3.18.0 adds, touching only tables aiotrack does not
+#: use (skill registry, issue contract, MCP server version collation): a database written by
+#: ``mlflow server`` 3.18 is served as it is. ``aiotrack db upgrade`` never goes past our head.
+SERVABLE_NEWER_REVISIONS: dict[str, str] = {
+    "e7d1f4b2a9c6": "MLflow 3.18.0 (skill registry tables)",
+    "8b6ad64cb8f5": "MLflow 3.18.0 (issue contract)",
+    "f4a9b2c7d1e6": "MLflow 3.18.0 head (MCP versions case-sensitive)",
+}
+
 #: MLflow 3.17.2's alembic revisions, oldest first; the last one is ``MLFLOW_HEAD_REVISION``.
 MLFLOW_REVISIONS: tuple[str, ...] = (
     "451aebb31d03", "90e64c465722", "181f10493468", "df50e92ffc5e", "7ac759974ad8",
@@ -164,9 +173,13 @@ def _aiotrack_can_upgrade_from(revision: str) -> bool:
         return False
 
 
+def _servable(revision: str | None) -> bool:
+    return revision == MLFLOW_HEAD_REVISION or revision in SERVABLE_NEWER_REVISIONS
+
+
 def _check(state: SchemaState, where: str) -> None:
     """Raise the SchemaError describing ``state`` unless it is at head (or empty)."""
-    if state.is_empty or state.revision == MLFLOW_HEAD_REVISION:
+    if state.is_empty or _servable(state.revision):
         return
     if not state.revisions:
         raise NotAnMlflowDatabase(
@@ -226,7 +239,7 @@ async def ensure_schema(engine: AsyncEngine, *, uri: str | None = None) -> None:
     where = redact(uri) if uri else _where(engine)  # name the URI as the user wrote it
     async with engine.connect() as connection:
         state = await connection.run_sync(read_schema_state)
-        if state.revision == MLFLOW_HEAD_REVISION:
+        if _servable(state.revision):
             return
         _check(state, where)
         await connection.rollback()
@@ -262,6 +275,14 @@ async def _upgrade(uri: str, out: TextIO) -> None:
                 print(
                     f"{where} is already at revision {MLFLOW_HEAD_REVISION} ({_MLFLOW_VERSION}); "
                     "nothing to do.",
+                    file=out,
+                )
+                return
+            if state.revision in SERVABLE_NEWER_REVISIONS:
+                print(
+                    f"{where} is at revision {state.revision} "
+                    f"({SERVABLE_NEWER_REVISIONS[state.revision]}), newer than aiotrack's "
+                    f"{MLFLOW_HEAD_REVISION} and served as it is; nothing to do.",
                     file=out,
                 )
                 return

@@ -45,7 +45,7 @@ def upgrade_with_mlflow(uri: str, head: str, out: TextIO) -> None:
     from mlflow.store.db.utils import _get_alembic_config
 
     sync_url = _sync_url(uri)
-    config = _get_alembic_config(sync_url)
+    config = _get_alembic_config(sync_url)  # type: ignore[no-untyped-call]
     mlflow_head = ScriptDirectory.from_config(config).get_current_head()
     if mlflow_head != head:
         raise RuntimeError(

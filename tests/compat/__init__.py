@@ -1,0 +1,1 @@
+"""Compatibility suite: a real server process driven by the real mlflow client."""

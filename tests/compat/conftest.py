@@ -1,0 +1,125 @@
+"""Fixtures for the compatibility suite.
+
+``tracking_server`` starts one real server process per backend (``sqlite``: a temp file,
+``postgres``: a fresh database) for the whole session. The target is aiotrack by default, or the
+reference ``mlflow server`` with ``AIOTRACK_TEST_TARGET=mlflow`` — every test must pass on both.
+Each test gets its own uniquely named experiment, so tests are independent and xdist-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# The client must fail at once on a 5xx instead of retrying with backoff for minutes, and must
+# not phone home. Set before mlflow reads them (it reads them per request).
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("AIOTRACK_TEST_HTTP_TIMEOUT", "30")
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+os.environ.pop("MLFLOW_RUN_ID", None)
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from tests.servers import (
+    RunningServer,
+    drop_postgres_database,
+    new_postgres_database,
+    start_aiotrack,
+    start_mlflow_reference,
+)
+
+TARGET = os.environ.get("AIOTRACK_TEST_TARGET", "aiotrack")
+if TARGET not in ("aiotrack", "mlflow"):
+    raise pytest.UsageError(f"AIOTRACK_TEST_TARGET must be 'aiotrack' or 'mlflow', not {TARGET!r}")
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+def _start(backend_uri: str, workdir: Path) -> RunningServer:
+    if TARGET == "mlflow":
+        return start_mlflow_reference(backend_uri, workdir)
+    return start_aiotrack(backend_uri, workdir)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def tracking_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A live server (aiotrack or reference, per AIOTRACK_TEST_TARGET) on one backend."""
+    backend: str = request.param
+    workdir = tmp_path_factory.mktemp(f"server-{TARGET}-{backend}")
+    db_uri = None
+    if backend == "sqlite":
+        backend_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    else:
+        db_uri = backend_uri = new_postgres_database("aiotrack_compat")
+    try:
+        server = _start(backend_uri, workdir)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        if db_uri is not None:
+            drop_postgres_database(db_uri)
+
+
+@pytest.fixture
+def server_url(tracking_server: RunningServer) -> str:
+    return tracking_server.url
+
+
+@pytest.fixture
+def client(tracking_server: RunningServer) -> MlflowClient:
+    """The real ``MlflowClient`` pointed at the server."""
+    return MlflowClient(tracking_uri=tracking_server.url)
+
+
+@pytest.fixture
+def fluent(tracking_server: RunningServer) -> Iterator[str]:
+    """Point the fluent ``mlflow.*`` API at the server; yields the URL, ends stray runs after."""
+    mlflow.set_tracking_uri(tracking_server.url)
+    try:
+        yield tracking_server.url
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        # set_experiment() caches the experiment id globally; do not leak it into other tests.
+        mlflow.tracking.fluent._active_experiment_id = None
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # also unsets the env var
+
+
+def _unique(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)[:60]
+    return f"{base}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test (or xdist worker) uses; good as an experiment name or prefix."""
+    return _unique(request)
+
+
+@pytest.fixture
+def experiment_id(client: MlflowClient, request: pytest.FixtureRequest) -> str:
+    """A fresh experiment of this test's own."""
+    return client.create_experiment(_unique(request))
+
+
+@pytest.fixture
+def run_id(client: MlflowClient, experiment_id: str) -> str:
+    """A fresh RUNNING run in this test's experiment."""
+    return client.create_run(experiment_id).info.run_id

@@ -445,7 +445,14 @@ def test_upgrade_creates_then_reports_head(tmp_path: Path) -> None:
     assert "already at revision" in lines[1]
 
 
-def test_upgrade_refuses_what_it_cannot_migrate(tmp_path: Path) -> None:
+def test_upgrade_without_mlflow_migrations_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Older revisions are migrated with MLflow's own scripts (tests/store/test_upgrade_older.py);
+    # without them installed, the command must say how to get them instead of failing oddly.
+    import aiotrack.store.sql.migrate as migrate_module
+
+    monkeypatch.setattr(migrate_module, "mlflow_migrations_available", lambda: False)
     uri = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(uri, out=io.StringIO())
     engine = create_async_engine(to_async_url(uri), poolclass=NullPool)
@@ -455,7 +462,7 @@ def test_upgrade_refuses_what_it_cannot_migrate(tmp_path: Path) -> None:
         await engine.dispose()
 
     asyncio.run(stamp_old())
-    with pytest.raises(SchemaOutOfDate, match="mlflow db upgrade"):
+    with pytest.raises(SchemaOutOfDate, match=r"pip install 'aiotrack\[migrate\]'"):
         upgrade(uri, out=io.StringIO())
 
 

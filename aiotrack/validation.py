@@ -30,6 +30,7 @@ __all__ = [
     "validate_experiment_name",
     "validate_experiment_tag",
     "validate_metric",
+    "validate_metrics",
     "validate_param_keys_unique",
     "validate_param_name",
     "validate_tag_name",
@@ -122,6 +123,29 @@ def validate_metric(metric_key: str, value: float, timestamp: int, path: str = "
             )
         )
     limit_length("Metric name", MAX_KEY_LENGTH, metric_key)
+
+
+_VALID_METRIC_KEYS: set[str] = set()
+
+
+def validate_metrics(metrics: Sequence[Any], path: str = "metrics") -> None:
+    """``validate_metric`` for every item, checking each distinct key once.
+
+    On the first problem the items are re-checked in order so the error names the same
+    ``metrics[i]`` MLflow's per-item loop would name.
+    """
+    keys = {m.key for m in metrics} - _VALID_METRIC_KEYS
+    try:
+        for key in keys:
+            validate_metric(key, 0.0, 0)
+        if metrics and min(m.timestamp for m in metrics) < 0:
+            raise InvalidParameter("negative timestamp")
+    except InvalidParameter:
+        for i, m in enumerate(metrics):
+            validate_metric(m.key, m.value, m.timestamp, path=f"{path}[{i}]")
+        raise
+    if len(_VALID_METRIC_KEYS) < 100_000:  # a bounded memo of names known to be valid
+        _VALID_METRIC_KEYS.update(keys)
 
 
 def _py_float_repr(value: float) -> str:

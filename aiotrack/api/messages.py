@@ -109,6 +109,23 @@ def repeated_message(cls: type[Message], *, required: bool = False) -> Any:
     return _field(_Spec("message", required=required, repeated=True, message=cls), None)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Field:
+    """A message field with its JSON spellings precomputed (parsing is on the hot path)."""
+
+    name: str
+    camel: str | None
+    alias: str | None
+    alias_camel: str | None
+    spec: _Spec
+
+    @classmethod
+    def of(cls, name: str, spec: _Spec) -> _Field:
+        camel = _camel(name)
+        alias_camel = _camel(spec.alias) if spec.alias else None
+        return cls(name, camel if camel != name else None, spec.alias, alias_camel, spec)
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -180,43 +197,70 @@ class Message:
 
     __slots__ = ()
     #: The HTTP method whose query string is parsed instead of a body (GET routes).
-    _fields_cache: ClassVar[dict[type, list[tuple[str, _Spec]]]] = {}
+    _fields_cache: ClassVar[dict[type, tuple[_Field, ...]]] = {}
+
+    @classmethod
+    def _fields(cls) -> tuple[_Field, ...]:
+        fields = Message._fields_cache.get(cls)
+        if fields is None:
+            fields = tuple(
+                _Field.of(f.name, cast(_Spec, f.metadata["spec"]))
+                for f in dataclasses.fields(cast(Any, cls))
+                if "spec" in f.metadata
+            )
+            Message._fields_cache[cls] = fields
+        return fields
 
     @classmethod
     def _specs(cls) -> list[tuple[str, _Spec]]:
-        specs = Message._fields_cache.get(cls)
-        if specs is None:
-            specs = [
-                (f.name, cast(_Spec, f.metadata["spec"]))
-                for f in dataclasses.fields(cast(Any, cls))
-                if "spec" in f.metadata
-            ]
-            Message._fields_cache[cls] = specs
-        return specs
+        return [(f.name, f.spec) for f in cls._fields()]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, path: str = "") -> Self:
         """Parse a decoded JSON object; raise ``InvalidParameter`` as MLflow would."""
         values: dict[str, Any] = {}
-        raw: dict[str, Any] = {}
         type_error: tuple[str, Any] | None = None
-        for name, spec in cls._specs():
-            camel = _camel(name)
-            if camel != name and name in data and camel in data:
-                raise InvalidParameter(
-                    f"Request specifies both '{name}' and '{camel}'; provide only one of them."
-                )
-            value = data.get(name, data.get(camel))
-            if value is None and spec.alias is not None:
-                value = data.get(spec.alias, data.get(_camel(spec.alias)))
-            raw[name] = value
-            if value is None:
-                continue
+        missing: str | None = None
+        for f in cls._fields():
+            name = f.name
+            value = data.get(name)
+            if f.camel is not None and f.camel in data:
+                if name in data:
+                    raise InvalidParameter(
+                        f"Request specifies both '{name}' and '{f.camel}'; provide only one of them."
+                    )
+                value = data[f.camel]
+            if value is None and f.alias is not None:
+                value = data.get(f.alias, data.get(f.alias_camel or ""))
+            if value is None or value == "" or value == []:
+                if f.spec.required and missing is None:
+                    missing = name
+                if value is None:
+                    continue
+            spec = f.spec
+            # Fast paths for the common, well-typed case; _convert handles the rest.
+            kind = spec.kind
+            if not spec.repeated:
+                vtype = type(value)
+                if (kind == "string" and vtype is str) or (kind == "int64" and vtype is int):
+                    values[name] = value
+                    continue
+                if kind == "double" and (vtype is float or vtype is int):
+                    values[name] = float(value)
+                    continue
             try:
                 if spec.repeated:
                     if not isinstance(value, list):
                         raise _TypeError
-                    values[name] = [_convert(spec, item) for item in value]
+                    if kind == "message":
+                        assert spec.message is not None
+                        sub = spec.message.from_json
+                        values[name] = [
+                            sub(item) if type(item) is dict else _convert(spec, item)
+                            for item in value
+                        ]
+                    else:
+                        values[name] = [_convert(spec, item) for item in value]
                 else:
                     values[name] = _convert(spec, value)
             except _TypeError:
@@ -226,9 +270,8 @@ class Message:
             name, value = type_error
             hint = f" Hint: Value was of type '{type(value).__name__}'."
             raise InvalidParameter(invalid_value(path + name, value, hint) + _HINT)
-        for name, spec in cls._specs():
-            if spec.required and _is_missing(raw[name]):
-                raise InvalidParameter(missing_value(path + name) + _HINT)
+        if missing is not None:
+            raise InvalidParameter(missing_value(path + missing) + _HINT)
         return cls(**values)
 
     @classmethod

@@ -15,6 +15,7 @@ from aiotrack.api.messages import (
     double,
     enum,
     int64,
+    read_json_body,
     repeated_message,
     repeated_string,
     run_id_field,
@@ -103,6 +104,9 @@ class BatchMetric(Message):
     value: float | None = double()
     timestamp: int | None = int64()
     step: int = int64(default=0)
+    model_id: str | None = string()
+    dataset_name: str | None = string()
+    dataset_digest: str | None = string()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,16 +241,55 @@ def _require(items: list[Any], what: str, fields: tuple[str, ...]) -> None:
                 raise InvalidParameter(missing_value(f"{what}[{i}].{name}") + _HINT)
 
 
+def _plain_metrics(items: list[Any]) -> list[Metric] | None:
+    """The fast path for the hottest payload: ``{key, value, timestamp[, step]}`` objects with
+    well-typed values. ``None`` sends anything else through the generic parser, which then
+    produces MLflow's exact error or handles the optional fields."""
+    out: list[Metric] = []
+    append = out.append
+    for m in items:
+        if type(m) is not dict or len(m) > 4:
+            return None
+        key = m.get("key")
+        value = m.get("value")
+        timestamp = m.get("timestamp")
+        step = m.get("step", 0)
+        if type(key) is not str or not key or type(timestamp) is not int or type(step) is not int:
+            return None
+        if type(value) is not float:
+            if type(value) is not int:
+                return None
+            value = float(value)
+        if len(m) == 4 and "step" not in m:
+            return None
+        append(Metric(key, value, timestamp, step))
+    return out
+
+
 @routes.post("/mlflow/runs/log-batch")
 async def log_batch(request: web.Request) -> web.Response:
-    msg = await LogBatch.from_request(request)
-    _require(msg.metrics, "metrics", ("key", "value", "timestamp"))
+    body = await read_json_body(request)
+    raw_metrics = body.get("metrics")
+    metrics = _plain_metrics(raw_metrics) if type(raw_metrics) is list else None
+    if metrics is not None:
+        msg = LogBatch.from_json({k: v for k, v in body.items() if k != "metrics"})
+    else:
+        msg = LogBatch.from_json(body)
+        _require(msg.metrics, "metrics", ("key", "value", "timestamp"))
+        metrics = [
+            Metric(
+                key=m.key or "",
+                value=m.value or 0.0,
+                timestamp=m.timestamp or 0,
+                step=m.step,
+                model_id=m.model_id or None,
+                dataset_name=m.dataset_name or None,
+                dataset_digest=m.dataset_digest or None,
+            )
+            for m in msg.metrics
+        ]
     _require(msg.params, "params", ("key",))
     _require(msg.tags, "tags", ("key",))
-    metrics = [
-        Metric(key=m.key or "", value=m.value or 0.0, timestamp=m.timestamp or 0, step=m.step)
-        for m in msg.metrics
-    ]
     await request.app[TRACKING_STORE].log_batch(
         msg.run_id,
         metrics=metrics,

@@ -11,16 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from aiotrack.errors import AiotrackError, BadRequest, TemporarilyUnavailable
 
-__all__ = ["Database"]
+__all__ = ["CONNECT_TIMEOUT", "Database"]
+
+T = TypeVar("T")
+
+#: Seconds to wait for a new database connection before answering 503.
+CONNECT_TIMEOUT = 5
+#: SQLSTATEs that mean "try again later": connection exceptions (08), insufficient resources
+#: (53), operator intervention such as "the database system is shutting down" (57), and
+#: serialization failures / deadlocks (40001, 40P01).
+_RETRYABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+_RETRYABLE_SQLSTATES = ("40001", "40P01")
+_UNAVAILABLE_HINT = (
+    "aiotrack reconnects by itself; check that the database server is running and reachable"
+)
 
 
 class Database:
@@ -37,10 +59,15 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            if self.dialect == "postgresql":
+                # Fail fast (503) instead of hanging for asyncpg's 60 s when the host is down.
+                kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._executor: ThreadPoolExecutor | None = None
+        self._sync_engine: Engine | None = None
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -60,8 +87,45 @@ class Database:
                 async with self._write_lock, self.engine.begin() as conn:
                     yield conn
 
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` — synchronous code — as one transaction; return its result.
+
+        On SQLite this is one hop to the dedicated writer thread, which runs the whole
+        transaction on its own ``sqlite3`` connection (``BEGIN IMMEDIATE``) while holding the
+        same lock as :meth:`write`; on PostgreSQL it is ``run_sync`` on a pooled connection.
+        Used by the group-commit log writer, whose transactions must cost one thread hop, not
+        one per statement.
+        """
+        with _translate_errors():
+            if self._write_lock is None:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(fn)
+            async with self._write_lock:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._writer_thread(), self._sync_tx, fn)
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="aiotrack-sqlite-writer")
+            sync_url = make_url(self.url).set(drivername="sqlite+pysqlite")
+            self._sync_engine = create_engine(sync_url, connect_args={"timeout": 30})
+            event.listen(self._sync_engine, "connect", _sqlite_on_connect_immediate)
+            event.listen(self._sync_engine, "begin", _sqlite_begin_immediate)
+        return self._executor
+
+    def _sync_tx(self, fn: Callable[[Connection], T]) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.begin() as conn:
+            return fn(conn)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            engine = self._sync_engine
+            if engine is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, engine.dispose)
+            executor.shutdown(wait=True)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -77,6 +141,18 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_on_connect_immediate(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_conn, record)
+    # Let SQLAlchemy's "begin" event emit the BEGIN (pysqlite's own would be deferred).
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # Take the write lock at BEGIN: checks and writes of a group see one consistent state
+    # even when another process (a second server, mlflow) writes to the same file.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextlib.contextmanager
 def _translate_errors() -> Any:
     """Map driver errors the store did not handle itself as MLflow's SQL store does (§3)."""
@@ -85,14 +161,33 @@ def _translate_errors() -> Any:
     except AiotrackError:
         raise
     except OperationalError as exc:
-        raise TemporarilyUnavailable(f"Database is temporarily unavailable: {exc.orig}") from exc
+        raise TemporarilyUnavailable(
+            f"Database is temporarily unavailable: {exc.orig}; {_UNAVAILABLE_HINT}"
+        ) from exc
     except IntegrityError as exc:
         raise BadRequest(f"{exc.orig}") from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise TemporarilyUnavailable(f"Lost the database connection: {exc.orig}") from exc
+        # asyncpg reports connection loss and server shutdown as plain DBAPI errors.
+        if exc.connection_invalidated or isinstance(exc, InterfaceError) or _retryable(exc):
+            raise TemporarilyUnavailable(
+                f"Lost the database connection: {exc.orig}; {_UNAVAILABLE_HINT}"
+            ) from exc
         raise BadRequest(f"{exc.orig}") from exc
+    except PoolTimeout as exc:
+        raise TemporarilyUnavailable(
+            "Every database connection is busy; retry shortly (or raise the pool size)"
+        ) from exc
     except SQLAlchemyError as exc:
         raise BadRequest(str(exc)) from exc
     except (OSError, ConnectionError) as exc:
-        raise TemporarilyUnavailable(f"Cannot reach the database: {exc}") from exc
+        raise TemporarilyUnavailable(
+            f"Cannot reach the database: {exc}; {_UNAVAILABLE_HINT}"
+        ) from exc
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """Whether the driver error's SQLSTATE says "try again later" rather than "bad request"."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if not isinstance(state, str):
+        return False
+    return state[:2] in _RETRYABLE_SQLSTATE_CLASSES or state in _RETRYABLE_SQLSTATES

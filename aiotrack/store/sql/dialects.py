@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["insert_ignore", "upsert"]
+__all__ = ["insert_ignore", "latest_metric_upsert_sql", "metric_insert_sql", "upsert"]
 
 
 def _insert(dialect: str, table: Any) -> Any:
@@ -39,4 +39,36 @@ def upsert(
         index_elements=keys,
         set_={col: excluded[col] for col in update},
         where=where(table, excluded) if where is not None else None,
+    )
+
+
+# The two statements of the metric hot path are plain driver SQL run with executemany: per row
+# they skip SQLAlchemy's parameter processing, which dominated the cost of a 1000-metric batch.
+_METRIC_COLUMNS = "key, value, timestamp, run_uuid, step, is_nan"
+_LATEST_COLUMNS = "key, value, timestamp, step, is_nan, run_uuid"
+
+
+def _placeholders(dialect: str, n: int) -> str:
+    if dialect == "postgresql":
+        return ", ".join(f"${i}" for i in range(1, n + 1))
+    return ", ".join("?" * n)
+
+
+def metric_insert_sql(dialect: str) -> str:
+    """Rows ``(key, value, timestamp, run_uuid, step, is_nan)``; exact duplicates are dropped."""
+    return (
+        f"INSERT INTO metrics ({_METRIC_COLUMNS}) VALUES ({_placeholders(dialect, 6)}) "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def latest_metric_upsert_sql(dialect: str) -> str:
+    """Rows ``(key, value, timestamp, step, is_nan, run_uuid)``: a point replaces the stored
+    latest one only when its ``(step, timestamp, value)`` is strictly greater."""
+    return (
+        f"INSERT INTO latest_metrics ({_LATEST_COLUMNS}) VALUES ({_placeholders(dialect, 6)}) "
+        "ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, "
+        "timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan "
+        "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
+        "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
     )

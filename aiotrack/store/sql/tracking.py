@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -68,12 +68,11 @@ from aiotrack.store.sql.loading import (
     metric_from_row,
     run_info_from_row,
 )
+from aiotrack.store.sql.logwriter import LogOp, LogWriter
 from aiotrack.store.sql.schema.tracking import (
     SqlExperiment,
     SqlExperimentTag,
-    SqlLatestMetric,
     SqlMetric,
-    SqlParam,
     SqlRun,
     SqlTag,
 )
@@ -89,6 +88,7 @@ from aiotrack.validation import (
     validate_experiment_name,
     validate_experiment_tag,
     validate_metric,
+    validate_metrics,
     validate_param_keys_unique,
     validate_param_name,
     validate_tag_name,
@@ -134,6 +134,8 @@ class SqlTrackingStore:
         self.db = db
         self.artifact_root = resolve_if_local(artifact_root)
         self.truncate = truncate_long_values
+        #: Group commit for metrics, params and tags (see ``logwriter``).
+        self.writer = LogWriter(db)
 
     # ------------------------------------------------------------------ experiments
 
@@ -484,40 +486,15 @@ class SqlTrackingStore:
 
     async def log_metric(self, run_id: str, metric: Metric) -> None:
         validate_metric(metric.key, metric.value, metric.timestamp)
-        async with self.db.write() as conn:
-            await self._active_run_row(conn, run_id)
-            await self._insert_metrics(conn, run_id, [metric])
+        await self.writer.submit(LogOp(run_id, metrics=[metric]))
 
     async def log_param(self, run_id: str, key: str, value: str) -> None:
-        param = self._param(key, value)
-        async with self.db.write() as conn:
-            await self._active_run_row(conn, run_id)
-            existing = (
-                await conn.execute(
-                    select(SqlParam.value).where(
-                        SqlParam.run_uuid == run_id, SqlParam.key == param.key
-                    )
-                )
-            ).scalar_one_or_none()
-            if existing is None:
-                await conn.execute(
-                    insert_ignore(self.db.dialect, SqlParam.__table__).values(
-                        key=param.key, value=param.value, run_uuid=run_id
-                    )
-                )
-            elif existing != param.value:
-                raise InvalidParameter(
-                    f"Changing param values is not allowed. Param with key='{param.key}' was already "
-                    f"logged with value='{existing}' for run ID='{run_id}'. Attempted logging new value "
-                    f"'{param.value}'."
-                )
+        """Log a param; the same value again is a no-op, a different one a 400."""
+        await self.writer.submit(LogOp(run_id, params=[self._param(key, value)], style="param"))
 
     async def set_tag(self, run_id: str, key: str, value: str) -> None:
         """Upsert a run tag; ``mlflow.runName`` also renames the run."""
-        tag = self._tag(key, value)
-        async with self.db.write() as conn:
-            await self._active_run_row(conn, run_id)
-            await self._upsert_tags(conn, run_id, [tag])
+        await self.writer.submit(LogOp(run_id, tags=[self._tag(key, value)]))
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         async with self.db.write() as conn:
@@ -544,86 +521,14 @@ class SqlTrackingStore:
             or not set(run_id) <= _RUN_ID_CHARS
         ):
             raise InvalidParameter(invalid_value("run_id", run_id))
-        for i, m in enumerate(metrics):
-            validate_metric(m.key, m.value, m.timestamp, path=f"metrics[{i}]")
+        validate_metrics(metrics)
         checked_params = [self._param(p.key, p.value, f"params[{i}]") for i, p in enumerate(params)]
         checked_tags = [self._tag(t.key, t.value, f"tags[{i}]") for i, t in enumerate(tags)]
         validate_batch_limits(len(metrics), len(params), len(tags))
         validate_param_keys_unique([p.key for p in checked_params])
-        async with self.db.write() as conn:
-            await self._active_run_row(conn, run_id)
-            if checked_params:
-                await self._insert_params(conn, run_id, checked_params)
-            if metrics:
-                await self._insert_metrics(conn, run_id, metrics)
-            if checked_tags:
-                await self._upsert_tags(conn, run_id, checked_tags)
-
-    async def _insert_params(
-        self, conn: AsyncConnection, run_id: str, params: Sequence[Param]
-    ) -> None:
-        existing: dict[str, str] = {}
-        keys = [p.key for p in params]
-        for i in range(0, len(keys), 500):
-            rows = await conn.execute(
-                select(SqlParam.key, SqlParam.value).where(
-                    SqlParam.run_uuid == run_id, SqlParam.key.in_(keys[i : i + 500])
-                )
-            )
-            existing.update({r.key: r.value for r in rows})
-        conflicts = [
-            {"key": p.key, "old_value": existing[p.key], "new_value": p.value}
-            for p in params
-            if p.key in existing and existing[p.key] != p.value
-        ]
-        if conflicts:
-            raise InvalidParameter(
-                "Changing param values is not allowed. Params were already"
-                f" logged='{conflicts}' for run ID='{run_id}'."
-            )
-        new = [p for p in params if p.key not in existing]
-        if new:
-            await conn.execute(
-                insert_ignore(self.db.dialect, SqlParam.__table__),
-                [{"key": p.key, "value": p.value, "run_uuid": run_id} for p in new],
-            )
-
-    async def _insert_metrics(
-        self, conn: AsyncConnection, run_id: str, metrics: Sequence[Metric]
-    ) -> None:
-        """Append points (exact duplicates dropped) and advance ``latest_metrics`` in SQL."""
-        rows: list[dict[str, Any]] = []
-        latest: dict[str, dict[str, Any]] = {}
-        for m in metrics:
-            value, is_nan = _stored_metric(m.value)
-            row = {
-                "key": m.key,
-                "value": value,
-                "timestamp": m.timestamp,
-                "step": m.step,
-                "is_nan": is_nan,
-                "run_uuid": run_id,
-            }
-            rows.append(row)
-            best = latest.get(m.key)
-            if best is None or (m.step, m.timestamp, value) > (
-                best["step"],
-                best["timestamp"],
-                best["value"],
-            ):
-                latest[m.key] = row
-        await conn.execute(insert_ignore(self.db.dialect, SqlMetric.__table__), rows)
-        # Only a strictly greater (step, timestamp, value) replaces the stored latest point.
-        stmt = upsert(
-            self.db.dialect,
-            SqlLatestMetric.__table__,
-            ["key", "run_uuid"],
-            ["value", "timestamp", "step", "is_nan"],
-            where=lambda t, ex: (
-                tuple_(ex.step, ex.timestamp, ex.value) > tuple_(t.c.step, t.c.timestamp, t.c.value)
-            ),
+        await self.writer.submit(
+            LogOp(run_id, metrics=list(metrics), params=checked_params, tags=checked_tags)
         )
-        await conn.execute(stmt, list(latest.values()))
 
     async def _upsert_tags(self, conn: AsyncConnection, run_id: str, tags: Sequence[Tag]) -> None:
         last: dict[str, str] = {}

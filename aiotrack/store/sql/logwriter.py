@@ -1,0 +1,267 @@
+"""Group commit for the hot write path: metrics, params and tags logged to runs.
+
+Concurrent ``log-metric`` / ``log-parameter`` / ``set-tag`` / ``log-batch`` requests are queued as
+:class:`LogOp`\\ s. One flusher takes everything queued, checks all their runs with one query and
+all their params with another, and writes the whole group with one statement per table in ONE
+transaction; every request is answered only after that commit. While a group is being written,
+the next one accumulates, so 64 clients share a commit instead of queueing for a lock.
+
+Each request still lands whole or not at all: ops are validated against the database (and
+against the ops before them in the group, in arrival order) before anything is written, and an
+op that fails is left out with its own error while the rest of the group goes on. Should a
+group's statements fail anyway (a constraint the checks did not foresee), the group is retried
+one op per transaction so that only the offending request fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.engine import Connection
+
+from aiotrack.errors import AiotrackError, InvalidParameter, ResourceNotFound
+from aiotrack.store.entities import LifecycleStage, Metric, Param, Tag
+from aiotrack.store.sql.database import Database
+from aiotrack.store.sql.dialects import (
+    insert_ignore,
+    latest_metric_upsert_sql,
+    metric_insert_sql,
+    upsert,
+)
+from aiotrack.store.sql.schema.tracking import (
+    SqlParam,
+    SqlRun,
+    SqlTag,
+)
+
+__all__ = ["LogOp", "LogWriter", "MetricHook", "stored_metric"]
+
+RUN_NAME_TAG = "mlflow.runName"
+_DOUBLE_MAX = 1.7976931348623157e308
+#: Most ops per group: bounds one transaction's size and the latency of its last member.
+MAX_GROUP_OPS = 512
+#: Most metric rows per group (a 1000-metric log-batch is one op).
+MAX_GROUP_ROWS = 20_000
+
+#: Called inside the group's transaction for each op that logged metrics:
+#: ``hook(conn, run_id, experiment_id, metrics)``. Logged models use it to link metrics.
+MetricHook = Callable[[Connection, str, int, Sequence[Metric]], None]
+
+
+def stored_metric(value: float) -> tuple[float, bool]:
+    """(value, is_nan) as MLflow stores it: NaN is 0 + flag, infinities are clamped."""
+    if value != value:
+        return 0.0, True
+    if value in (float("inf"), float("-inf")):
+        return (_DOUBLE_MAX if value > 0 else -_DOUBLE_MAX), False
+    return value, False
+
+
+@dataclass(eq=False)
+class LogOp:
+    """One request's writes to one run, already validated for shape and limits."""
+
+    run_id: str
+    metrics: Sequence[Metric] = ()
+    params: Sequence[Param] = ()
+    tags: Sequence[Tag] = ()
+    #: "param" makes a conflict use the single log-parameter message, "batch" the log-batch one.
+    style: Literal["param", "batch"] = "batch"
+    future: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    error: AiotrackError | None = None
+    experiment_id: int = 0
+
+
+class LogWriter:
+    """Queues :class:`LogOp`\\ s and writes them in groups (see the module docstring)."""
+
+    def __init__(self, db: Database, hooks: Sequence[MetricHook] = ()) -> None:
+        self.db = db
+        self.hooks = list(hooks)
+        self._pending: list[LogOp] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        """Ops waiting for the next group (exposed for monitoring)."""
+        return len(self._pending)
+
+    async def submit(self, op: LogOp) -> None:
+        """Queue ``op`` and return once its group is committed (or raise its error)."""
+        self._pending.append(op)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all())
+        await asyncio.shield(op.future)
+
+    async def close(self) -> None:
+        """Flush what is queued (used on shutdown)."""
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+
+    async def _flush_all(self) -> None:
+        while self._pending:
+            group: list[LogOp] = []
+            rows = 0
+            while self._pending and len(group) < MAX_GROUP_OPS and rows < MAX_GROUP_ROWS:
+                op = self._pending.pop(0)
+                group.append(op)
+                rows += len(op.metrics) + len(op.params) + len(op.tags)
+            try:
+                await self._write_group(group)
+            except AiotrackError as exc:
+                if len(group) == 1:
+                    self._finish(group, exc)
+                    continue
+                # Something the checks did not foresee: isolate it, one op per transaction.
+                for op in group:
+                    op.error = None
+                    try:
+                        await self._write_group([op])
+                    except AiotrackError as single:
+                        self._finish([op], single)
+                    else:
+                        self._finish([op], None)
+                continue
+            except BaseException as exc:  # pragma: no cover - cancellation or a bug
+                for op in group:
+                    if not op.future.done():
+                        op.future.set_exception(exc)
+                raise
+            self._finish(group, None)
+
+    @staticmethod
+    def _finish(group: list[LogOp], failure: AiotrackError | None) -> None:
+        for op in group:
+            if op.future.done():
+                continue
+            error = failure or op.error
+            if error is None:
+                op.future.set_result(None)
+            else:
+                op.future.set_exception(error)
+
+    async def _write_group(self, group: list[LogOp]) -> None:
+        # The whole group is one synchronous transaction: one thread hop on SQLite.
+        await self.db.run_write(lambda conn: self._apply(conn, group))
+
+    def _apply(self, conn: Connection, group: list[LogOp]) -> None:
+        _check_runs(conn, group)
+        live = [op for op in group if op.error is None]
+        _check_params(conn, live)
+        live = [op for op in live if op.error is None]
+        if live:
+            self._write(conn, live)
+
+    def _write(self, conn: Connection, group: list[LogOp]) -> None:
+        dialect = self.db.dialect
+        params = [
+            {"key": p.key, "value": p.value, "run_uuid": op.run_id}
+            for op in group
+            for p in op.params
+        ]
+        if params:
+            conn.execute(insert_ignore(dialect, SqlParam.__table__), params)
+        metric_rows: list[tuple[str, float, int, str, int, bool]] = []
+        latest: dict[tuple[str, str], tuple[str, float, int, int, bool, str]] = {}
+        for op in group:
+            run_id = op.run_id
+            for m in op.metrics:
+                value, is_nan = stored_metric(m.value)
+                metric_rows.append((m.key, value, m.timestamp, run_id, m.step, is_nan))
+                best = latest.get((run_id, m.key))
+                if best is None or (m.step, m.timestamp, value) > (best[3], best[2], best[1]):
+                    latest[(run_id, m.key)] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
+        if metric_rows:
+            conn.exec_driver_sql(metric_insert_sql(dialect), metric_rows)
+            conn.exec_driver_sql(latest_metric_upsert_sql(dialect), list(latest.values()))
+        tags: dict[tuple[str, str], str] = {}
+        for op in group:
+            for t in op.tags:
+                tags[(op.run_id, t.key)] = t.value
+        if tags:
+            conn.execute(
+                upsert(dialect, SqlTag.__table__, ["key", "run_uuid"], ["value"]),
+                [{"key": k, "value": v, "run_uuid": r} for (r, k), v in tags.items()],
+            )
+            for (tagged_run, key), name in tags.items():
+                if key == RUN_NAME_TAG:
+                    conn.execute(
+                        update(SqlRun).where(SqlRun.run_uuid == tagged_run).values(name=name)
+                    )
+        for hook in self.hooks:
+            for op in group:
+                if op.metrics:
+                    hook(conn, op.run_id, op.experiment_id, op.metrics)
+
+
+def _check_runs(conn: Connection, group: list[LogOp]) -> None:
+    """Every op's run must exist and be active; remember its experiment."""
+    run_ids = list({op.run_id for op in group})
+    rows = conn.execute(
+        select(SqlRun.run_uuid, SqlRun.lifecycle_stage, SqlRun.experiment_id).where(
+            SqlRun.run_uuid.in_(run_ids)
+        )
+    )
+    runs = {r.run_uuid: r for r in rows}
+    for op in group:
+        run = runs.get(op.run_id)
+        if run is None:
+            op.error = ResourceNotFound(f"Run with id={op.run_id} not found")
+        elif run.lifecycle_stage != LifecycleStage.ACTIVE:
+            op.error = InvalidParameter(
+                f"The run {op.run_id} must be in the 'active' state. "
+                f"Current state is {run.lifecycle_stage}."
+            )
+        else:
+            op.experiment_id = run.experiment_id
+
+
+def _check_params(conn: Connection, group: list[LogOp]) -> None:
+    """Params are immutable: a different value for a logged key fails its whole op."""
+    with_params = [op for op in group if op.params]
+    if not with_params:
+        return
+    pairs = list({(op.run_id, p.key) for op in with_params for p in op.params})
+    existing: dict[tuple[str, str], str] = {}
+    for i in range(0, len(pairs), 400):
+        chunk = pairs[i : i + 400]
+        rows = conn.execute(
+            select(SqlParam.run_uuid, SqlParam.key, SqlParam.value).where(
+                tuple_(SqlParam.run_uuid, SqlParam.key).in_(chunk)
+            )
+        )
+        existing.update({(r.run_uuid, r.key): r.value for r in rows})
+    for op in with_params:
+        conflicts = [
+            (p, existing[(op.run_id, p.key)])
+            for p in op.params
+            if (op.run_id, p.key) in existing and existing[(op.run_id, p.key)] != p.value
+        ]
+        if conflicts:
+            op.error = _param_conflict(op, conflicts)
+            continue
+        for p in op.params:  # later ops in the group see this op's params
+            existing.setdefault((op.run_id, p.key), p.value)
+
+
+def _param_conflict(op: LogOp, conflicts: list[tuple[Param, str]]) -> InvalidParameter:
+    if op.style == "param":
+        param, old = conflicts[0]
+        return InvalidParameter(
+            f"Changing param values is not allowed. Param with key='{param.key}' was already "
+            f"logged with value='{old}' for run ID='{op.run_id}'. Attempted logging new value "
+            f"'{param.value}'."
+        )
+    details = [{"key": p.key, "old_value": old, "new_value": p.value} for p, old in conflicts]
+    return InvalidParameter(
+        "Changing param values is not allowed. Params were already"
+        f" logged='{details}' for run ID='{op.run_id}'."
+    )

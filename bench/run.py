@@ -1,0 +1,184 @@
+"""Side-by-side benchmark: aiotrack vs ``mlflow server`` (1 and 4 workers) on the same backend.
+
+    python -m bench.run                      # everything, SQLite, ~15 min
+    python -m bench.run --quick              # shorter loads and smaller data sets
+    python -m bench.run --only log-metric    # scenarios whose name contains the text
+    python -m bench.run --backend postgres   # a fresh PostgreSQL database per server
+    python -m bench.run --servers aiotrack   # skip the reference servers
+    python -m bench.run --scale              # also raise the mixed-job count until aiotrack lags
+
+Each server gets a fresh database and runs every selected scenario; the table shows each
+server's figures and the ratio of aiotrack to the better mlflow configuration (">1" = aiotrack
+is better, whichever direction "better" is for that figure). The reference server comes from
+``.venv-ref`` (``AIOTRACK_MLFLOW_REFERENCE`` overrides). Results are also written as JSON to
+``bench/out/``. Only 127.0.0.1 is contacted; every load loop is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.scenarios import SCENARIOS, Figures, mixed
+from bench.servers import REPO, Server, ServerSpec
+
+LOWER_IS_BETTER = ("ms", " s", "errors", "RSS")
+PG_ADMIN = os.environ.get("AIOTRACK_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _better_ratio(name: str, ours: float, theirs: float) -> float:
+    if any(tag in name for tag in LOWER_IS_BETTER):
+        return theirs / ours if ours else math.inf
+    return ours / theirs if theirs else math.inf
+
+
+def sqlite_ceiling(rows: int = 200_000) -> float:
+    """Rows/s Python's sqlite3 inserts into a table shaped like MLflow's ``metrics``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        con = sqlite3.connect(f"{tmp}/c.db")
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute(
+            "CREATE TABLE metrics (key VARCHAR(250) NOT NULL, value FLOAT NOT NULL, "
+            "timestamp BIGINT NOT NULL, run_uuid VARCHAR(32) NOT NULL, step BIGINT NOT NULL, "
+            "is_nan BOOLEAN NOT NULL, PRIMARY KEY (key, timestamp, step, run_uuid, value, is_nan))"
+        )
+        run = uuid.uuid4().hex
+        t0 = time.perf_counter()
+        for b in range(rows // 1000):
+            con.executemany(
+                "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, 0)",
+                [(f"m{j % 10}", j * 0.5, 1_700_000_000_000 + b, run, b * 100 + j // 10)
+                 for j in range(1000)],
+            )  # fmt: skip
+            con.commit()
+        rate = rows / (time.perf_counter() - t0)
+        con.close()
+        return rate
+
+
+def _backend_uri(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir}/bench.db"
+    import psycopg2
+
+    name = f"aiotrack_bench_{uuid.uuid4().hex[:8]}"
+    con = psycopg2.connect(PG_ADMIN)
+    con.autocommit = True
+    con.cursor().execute(f'CREATE DATABASE "{name}"')
+    con.close()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def run_server(spec: ServerSpec, backend: str, selected: list[str], scale: bool, quick: bool) -> dict[str, Figures]:
+    results: dict[str, Figures] = {}
+    scenarios = SCENARIOS(quick)
+    with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
+        workdir = Path(tmp)
+        server = Server(spec, _backend_uri(backend, workdir), workdir)
+        server.start()
+        try:
+            for name in selected:
+                print(f"  {spec.label}: {name} ...", flush=True)
+                cpu0 = server.cpu_seconds()
+                results[name] = asyncio.run(scenarios[name](server.url))
+                requests = results[name].pop("_requests", 0)
+                if requests:
+                    # CPU per request is robust to other load on the machine, unlike rates.
+                    cpu = server.cpu_seconds() - cpu0
+                    results[name]["server CPU ms/req"] = 1000 * cpu / requests
+                print(f"    {results[name]}", flush=True)
+            if scale and spec.kind == "aiotrack":
+                jobs = 128
+                while jobs <= 4096:
+                    print(f"  {spec.label}: mixed {jobs} jobs ...", flush=True)
+                    fig = asyncio.run(mixed(server.url, jobs, 8.0))
+                    results[f"mixed {jobs} jobs"] = fig
+                    print(f"    {fig}", flush=True)
+                    if fig["in %"] < 99.0 or fig["late p99 ms"] > 100.0 or fig["errors"]:
+                        break
+                    jobs *= 2
+        finally:
+            server.stop()
+        results["server"] = {"peak RSS MB": server.peak_rss / 2**20}
+    return results
+
+
+def render(all_results: dict[str, dict[str, Figures]]) -> str:
+    labels = list(all_results)
+    ours = all_results.get("aiotrack", {})
+    theirs = [label for label in labels if label != "aiotrack"]
+    header = "| scenario | figure | " + " | ".join(labels) + (" | ratio |" if ours and theirs else " |")
+    lines = [header, "|" + "---|" * (len(labels) + 2 + (1 if ours and theirs else 0))]
+    names: list[str] = []
+    for res in all_results.values():
+        names += [n for n in res if n not in names]
+    for name in names:
+        figures: list[str] = []
+        for res in all_results.values():
+            figures += [f for f in res.get(name, {}) if f not in figures]
+        for fig in figures:
+            cells = []
+            for label in labels:
+                v = all_results[label].get(name, {}).get(fig)
+                cells.append("" if v is None else f"{v:,.1f}" if abs(v) >= 10 else f"{v:.2f}")
+            row = f"| {name} | {fig} | " + " | ".join(cells)
+            if ours and theirs:
+                mine = ours.get(name, {}).get(fig)
+                others = [all_results[t].get(name, {}).get(fig) for t in theirs]
+                others = [o for o in others if o is not None]
+                ratio = ""
+                if mine is not None and others and fig != "errors" and "seed" not in fig:
+                    lower = any(tag in fig for tag in LOWER_IS_BETTER)
+                    best = min(others) if lower else max(others)
+                    ratio = f"{_better_ratio(fig, mine, best):,.1f}x"
+                row += f" | {ratio}"
+            lines.append(row + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--only", action="append", default=[], help="scenario name filter (repeatable)")
+    parser.add_argument("--servers", default="aiotrack,mlflow1,mlflow4",
+                        help="comma list of aiotrack, mlflow1, mlflow4")  # fmt: skip
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--scale", action="store_true", help="find the mixed-job capacity of aiotrack")
+    args = parser.parse_args()
+
+    names = list(SCENARIOS(args.quick))
+    selected = [n for n in names if not args.only or any(o in n for o in args.only)]
+    specs = {"aiotrack": ServerSpec("aiotrack"), "mlflow1": ServerSpec("mlflow", 1),
+             "mlflow4": ServerSpec("mlflow", 4)}  # fmt: skip
+    chosen = [specs[s.strip()] for s in args.servers.split(",") if s.strip()]
+
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores; backend {args.backend}")
+    results: dict[str, dict[str, Figures]] = {}
+    if args.backend == "sqlite" and not args.only:
+        results_ceiling = sqlite_ceiling()
+        print(f"SQLite ceiling (sqlite3, 1000 rows a commit): {results_ceiling:,.0f} rows/s")
+    for spec in chosen:
+        print(f"== {spec.label}", flush=True)
+        results[spec.label] = run_server(spec, args.backend, selected, args.scale, args.quick)
+    table = render(results)
+    print()
+    print(table)
+    out = REPO / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"results-{args.backend}-{stamp}.json").write_text(json.dumps(results, indent=2))
+    (out / f"results-{args.backend}-{stamp}.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Load scenarios: each drives a server over HTTP on 127.0.0.1 and returns named figures.
+
+Every loop is bounded in time and in request count. The client is aiohttp with keep-alive
+connections; the same code drives aiotrack and ``mlflow server``, so ratios are fair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+__all__ = ["SCENARIOS", "Figures"]
+
+API = "/api/2.0/mlflow"
+Figures = dict[str, float]
+MAX_REQUESTS = 2_000_000  # hard cap on any loop, whatever the duration
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Client:
+    """A thin JSON client over one aiohttp session."""
+
+    def __init__(self, url: str, connections: int) -> None:
+        self.url = url
+        connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=600)
+        )
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        async with self.session.post(self.url + API + path, json=body) as resp:
+            data = await resp.read()
+            return resp.status, data
+
+    async def get(self, path: str, params: dict[str, Any]) -> tuple[int, bytes]:
+        async with self.session.get(self.url + API + path, params=params) as resp:
+            return resp.status, await resp.read()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+async def _experiment(c: Client) -> str:
+    status, body = await c.post("/experiments/create", {"name": f"bench-{uuid.uuid4().hex}"})
+    assert status == 200, body
+    import json
+
+    return str(json.loads(body)["experiment_id"])
+
+
+async def _run(c: Client, experiment_id: str) -> str:
+    import json
+
+    status, body = await c.post(
+        "/runs/create", {"experiment_id": experiment_id, "start_time": int(time.time() * 1000)}
+    )
+    assert status == 200, body
+    return str(json.loads(body)["run"]["info"]["run_id"])
+
+
+async def _closed_loop(
+    n_clients: int, duration: float, make_request: Callable[[int, int], Awaitable[int]]
+) -> tuple[list[float], int, float]:
+    """``n_clients`` each send requests back-to-back for ``duration`` s.
+
+    ``make_request(client_index, i)`` returns the HTTP status. Returns latencies (s), errors,
+    and the measured wall time.
+    """
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + duration
+
+    async def worker(k: int) -> None:
+        nonlocal errors
+        i = 0
+        while time.perf_counter() < stop_at and len(latencies) < MAX_REQUESTS:
+            t0 = time.perf_counter()
+            status = await make_request(k, i)
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                errors += 1
+            i += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(n_clients)))
+    return latencies, errors, time.perf_counter() - start
+
+
+async def log_metric(url: str, clients: int, duration: float) -> Figures:
+    c = Client(url, clients)
+    try:
+        exp = await _experiment(c)
+        runs = [await _run(c, exp) for _ in range(clients)]
+
+        async def req(k: int, i: int) -> int:
+            status, _ = await c.post(
+                "/runs/log-metric",
+                {"run_id": runs[k], "key": "loss", "value": random.random(),
+                 "timestamp": int(time.time() * 1000), "step": i},
+            )  # fmt: skip
+            return status
+
+        lat, errors, wall = await _closed_loop(clients, duration, req)
+    finally:
+        await c.close()
+    return {
+        "req/s": len(lat) / wall,
+        "p50 ms": pct(lat, 0.5) * 1000,
+        "p99 ms": pct(lat, 0.99) * 1000,
+        "errors": errors,
+        "_requests": len(lat),
+    }
+
+
+async def log_batch(url: str, clients: int, duration: float) -> Figures:
+    c = Client(url, clients)
+    try:
+        exp = await _experiment(c)
+        runs = [await _run(c, exp) for _ in range(clients)]
+
+        async def req(k: int, i: int) -> int:
+            now = int(time.time() * 1000)
+            metrics = [
+                {"key": f"m{j % 10}", "value": random.random(), "timestamp": now,
+                 "step": i * 100 + j // 10}
+                for j in range(1000)
+            ]  # fmt: skip
+            status, _ = await c.post("/runs/log-batch", {"run_id": runs[k], "metrics": metrics})
+            return status
+
+        lat, errors, wall = await _closed_loop(clients, duration, req)
+    finally:
+        await c.close()
+    return {
+        "points/s": len(lat) * 1000 / wall,
+        "p50 ms": pct(lat, 0.5) * 1000,
+        "errors": errors,
+        "_requests": len(lat),
+    }
+
+
+async def mixed(url: str, jobs: int, duration: float, rate_hz: float = 10.0) -> Figures:
+    """``jobs`` runs each log one metric ``rate_hz`` times a second (a point waits for the
+    previous one: a job that falls behind sends late); a UI client polls runs/search."""
+    c = Client(url, jobs + 1)
+    try:
+        exp = await _experiment(c)
+        runs = [await _run(c, exp) for _ in range(jobs)]
+        lateness: list[float] = []
+        scheduled_total = 0
+        errors = 0
+        t0 = time.perf_counter() + 0.5
+        end = t0 + duration
+        polls: list[float] = []
+
+        async def job(k: int) -> None:
+            nonlocal scheduled_total, errors
+            period = 1.0 / rate_hz
+            offset = random.random() * period
+            step = 0
+            while True:
+                due = t0 + offset + step * period
+                if due >= end:
+                    break
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                status, _ = await c.post(
+                    "/runs/log-metric",
+                    {"run_id": runs[k], "key": "loss", "value": random.random(),
+                     "timestamp": int(time.time() * 1000), "step": step},
+                )  # fmt: skip
+                done = time.perf_counter()
+                if status == 200 and done <= end + 1.0:
+                    lateness.append(done - due)
+                elif status != 200:
+                    errors += 1
+                step += 1
+            scheduled_total += int((end - t0 - offset) * rate_hz) + 1
+
+        async def ui() -> None:
+            while time.perf_counter() < end:
+                p0 = time.perf_counter()
+                status, _ = await c.post(
+                    "/runs/search", {"experiment_ids": [exp], "max_results": 100}
+                )
+                polls.append(time.perf_counter() - p0)
+                await asyncio.sleep(max(0.0, 0.5 - (time.perf_counter() - p0)))
+
+        await asyncio.gather(ui(), *(job(k) for k in range(jobs)))
+    finally:
+        await c.close()
+    return {
+        "in %": 100.0 * len(lateness) / max(1, scheduled_total),
+        "late p50 ms": pct(lateness, 0.5) * 1000,
+        "late p99 ms": pct(lateness, 0.99) * 1000,
+        "poll p99 ms": pct(polls, 0.99) * 1000,
+        "errors": errors,
+    }
+
+
+async def _seed_runs(c: Client, exp: str, n: int, concurrency: int = 16) -> None:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            run = await _run(c, exp)
+            now = int(time.time() * 1000)
+            status, body = await c.post(
+                "/runs/log-batch",
+                {
+                    "run_id": run,
+                    "params": [{"key": f"p{j}", "value": str(random.randint(0, 9))} for j in range(10)],
+                    "metrics": [{"key": f"m{j}", "value": random.random(), "timestamp": now, "step": 0}
+                                for j in range(5)],
+                    "tags": [{"key": f"t{j}", "value": f"v{i % 7}"} for j in range(5)],
+                },
+            )  # fmt: skip
+            assert status == 200, body
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def search(url: str, n_runs: int, reps: int = 5) -> Figures:
+    c = Client(url, 16)
+    try:
+        exp = await _experiment(c)
+        seed0 = time.perf_counter()
+        await _seed_runs(c, exp, n_runs)
+        seed_s = time.perf_counter() - seed0
+        plain: list[float] = []
+        filtered: list[float] = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            status, body = await c.post("/runs/search", {"experiment_ids": [exp], "max_results": 1000})
+            assert status == 200, body[:300]
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            status, body = await c.post(
+                "/runs/search",
+                {"experiment_ids": [exp], "max_results": 1000,
+                 "filter": "metrics.m0 > 0.5 and params.p1 != '3'",
+                 "order_by": ["metrics.m1 DESC"]},
+            )  # fmt: skip
+            assert status == 200, body[:300]
+            filtered.append(time.perf_counter() - t)
+    finally:
+        await c.close()
+    return {
+        "plain p50 ms": statistics.median(plain) * 1000,
+        "filter+order p50 ms": statistics.median(filtered) * 1000,
+        "seed s": seed_s,
+    }
+
+
+async def history(url: str, n_points: int, reps: int = 3) -> Figures:
+    c = Client(url, 8)
+    try:
+        exp = await _experiment(c)
+        run = await _run(c, exp)
+        sem = asyncio.Semaphore(4)
+
+        async def batch(b: int) -> None:
+            async with sem:
+                metrics = [
+                    {"key": "loss", "value": random.random(), "timestamp": 1_700_000_000_000 + b,
+                     "step": b * 1000 + j}
+                    for j in range(1000)
+                ]  # fmt: skip
+                status, body = await c.post("/runs/log-batch", {"run_id": run, "metrics": metrics})
+                assert status == 200, body
+
+        await asyncio.gather(*(batch(b) for b in range(n_points // 1000)))
+        times: list[float] = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            status, body = await c.get("/metrics/get-history", {"run_id": run, "metric_key": "loss"})
+            assert status == 200, body[:300]
+            times.append(time.perf_counter() - t)
+    finally:
+        await c.close()
+    return {"get-history s": statistics.median(times)}
+
+
+Scenario = Callable[[str], Awaitable[Figures]]
+
+
+def _scenarios(quick: bool) -> dict[str, Scenario]:
+    d = 4.0 if quick else 10.0
+    return {
+        "log-metric 1 client": lambda u: log_metric(u, 1, d),
+        "log-metric 16 clients": lambda u: log_metric(u, 16, d),
+        "log-metric 64 clients": lambda u: log_metric(u, 64, d),
+        "log-batch 1 client": lambda u: log_batch(u, 1, d),
+        "log-batch 4 clients": lambda u: log_batch(u, 4, d),
+        "log-batch 16 clients": lambda u: log_batch(u, 16, d),
+        "mixed 64 jobs": lambda u: mixed(u, 64, d),
+        "search 1k runs": lambda u: search(u, 1000),
+        "search 10k runs": lambda u: search(u, 2000 if quick else 10000),
+        "history 100k points": lambda u: history(u, 100_000),
+        "history 1M points": lambda u: history(u, 200_000 if quick else 1_000_000),
+    }
+
+
+SCENARIOS = _scenarios

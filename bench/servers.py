@@ -1,0 +1,157 @@
+"""Start and stop the servers under benchmark, and sample their memory.
+
+Each server runs in its own session so that the whole process tree (uvicorn workers of
+``mlflow server``) can be measured and stopped. Everything binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Server", "ServerSpec", "free_port"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What to run: ``kind`` is ``aiotrack`` or ``mlflow``; ``workers`` for mlflow."""
+
+    kind: str
+    workers: int = 1
+
+    @property
+    def label(self) -> str:
+        return "aiotrack" if self.kind == "aiotrack" else f"mlflow {self.workers}w"
+
+
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU time of ``root`` and its descendants (clock ticks -> s)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree_pids(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / ticks
+
+
+def tree_rss_bytes(root: int) -> int:
+    total = 0
+    for pid in _tree_pids(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class Server:
+    """A running server with a background RSS sampler (``peak_rss`` in bytes)."""
+
+    spec: ServerSpec
+    backend_uri: str
+    workdir: Path
+    url: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    peak_rss: int = 0
+    _stop_sampler: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+        if self.spec.kind == "aiotrack":
+            cmd = [sys.executable, "-m", "aiotrack", "server", "--backend-store-uri",
+                   self.backend_uri, "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning"]  # fmt: skip
+        else:
+            venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE", REPO / ".venv-ref"))
+            uri = self.backend_uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+            cmd = [str(venv / "bin" / "mlflow"), "server", "--backend-store-uri", uri,
+                   "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(self.spec.workers)]  # fmt: skip
+            env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        log = (self.workdir / f"{self.spec.label.replace(' ', '-')}.log").open("wb")
+        self.process = subprocess.Popen(
+            cmd, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.spec.label} exited during start-up; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.spec.label} did not start within 120 s")
+            time.sleep(0.2)
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        assert self.process is not None
+        while not self._stop_sampler.wait(0.1):
+            self.peak_rss = max(self.peak_rss, tree_rss_bytes(self.process.pid))
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        return tree_cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self._stop_sampler.set()
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

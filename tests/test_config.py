@@ -49,6 +49,8 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("enable_workspaces", False),
     ("truncate_long_values", True),
     ("log_level", "info"),
+    ("max_request_size", 64 * 1024 * 1024),
+    ("shutdown_timeout", 10.0),
 ]
 
 
@@ -112,6 +114,10 @@ def test_effective_registry_store_uri(kwargs: dict[str, Any], expected: str) -> 
         ({"secrets_cache_ttl": 5}, "secrets_cache_ttl", "between 10 and 300"),
         ({"secrets_cache_max_size": 0}, "secrets_cache_max_size", "between 1 and 10000"),
         ({"log_level": "loud"}, "log_level", "critical, error, warning, info, debug"),
+        ({"uvicorn_opts": "--reload"}, "uvicorn_opts", "does not run under uvicorn"),
+        ({"waitress_opts": "--threads 4"}, "waitress_opts", "does not run under waitress"),
+        ({"max_request_size": 10}, "max_request_size", "at least 1024 bytes"),
+        ({"shutdown_timeout": -1}, "shutdown_timeout", "between 0 and 3600"),
         ({"backend_store_uri": ""}, "backend_store_uri", "--backend-store-uri"),
     ],
 )  # fmt: skip
@@ -144,20 +150,7 @@ def test_normalisation(kwargs: dict[str, Any], name: str, value: Any) -> None:
 # One non-default value per not-yet-supported option.
 NON_DEFAULT: dict[str, Any] = {
     "read_replica_backend_store_uri": "postgresql://replica/db",
-    "registry_store_uri": "sqlite:///registry.db",
-    "artifacts_only": True,
     "artifacts_presigned_only": True,
-    "workers": 4,
-    "static_prefix": "/mlflow",
-    "allowed_hosts": ("mlflow.example.com",),
-    "cors_allowed_origins": ("https://app.example.com",),
-    "disable_security_middleware": True,
-    "x_frame_options": "DENY",
-    "gunicorn_opts": "--timeout 60",
-    "waitress_opts": "--threads 4",
-    "uvicorn_opts": "--reload",
-    "dev": True,
-    "expose_prometheus": "/tmp/prom",
     "app_name": "basic-auth",
     "trace_archival_config": "archival.yaml",
     "secrets_cache_ttl": 120,
@@ -201,10 +194,10 @@ def test_supported_config_has_no_problems() -> None:
 
 
 def test_unsupported_message_shows_value_and_hides_password() -> None:
-    [problem] = unsupported_settings(Config(registry_store_uri="postgresql://u:secret@h/reg"))
-    assert problem.message().startswith("--registry-store-uri 'postgresql://u:***@h/reg' is not")
-    [problem] = unsupported_settings(Config(artifacts_only=True))
-    assert problem.message().startswith("--artifacts-only is not supported yet")
+    [problem] = unsupported_settings(Config(workspace_store_uri="postgresql://u:secret@h/ws"))
+    assert problem.message().startswith("--workspace-store-uri 'postgresql://u:***@h/ws' is not")
+    [problem] = unsupported_settings(Config(artifacts_presigned_only=True))
+    assert problem.message().startswith("--artifacts-presigned-only is not supported yet")
 
 
 @pytest.mark.parametrize("uri", ["./mlruns", "/abs/mlruns", "mlruns", "file:///abs/mlruns"])

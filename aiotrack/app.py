@@ -8,20 +8,29 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from aiotrack.api import add_routes
+from aiotrack.api.artifact_proxy import artifacts_only_middleware
+from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
-from aiotrack.keys import CONFIG, TRACKING_STORE
-from aiotrack.middleware import error_middleware
+from aiotrack.keys import (
+    ARTIFACT_STORAGE,
+    CONFIG,
+    LOGGED_MODEL_STORE,
+    REGISTRY_STORE,
+    TRACKING_STORE,
+    UI_QUERIES,
+)
+from aiotrack.middleware import error_middleware, setup_middlewares
 from aiotrack.store.sql.database import Database
+from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
+from aiotrack.store.sql.registry import SqlRegistryStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
+from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.sql.urls import redact, to_async_url
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("aiotrack")
-
-#: Largest request body accepted (a 1000-metric log-batch is ~100 KB; leave ample room).
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 def create_app(config: Config) -> web.Application:
@@ -30,10 +39,18 @@ def create_app(config: Config) -> web.Application:
     The database is opened, its schema checked (created when empty) and the default experiment
     ensured when the app starts; everything is closed again on cleanup.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_request_size)
     app[CONFIG] = config
     add_routes(app, config.static_prefix or "")
-    app.cleanup_ctx.append(_tracking_store)
+    if config.artifacts_only:
+        # Tracking and registry routes answer 503; no backend store is opened.
+        app.middlewares.append(artifacts_only_middleware)
+    else:
+        app.cleanup_ctx.append(_tracking_store)
+        app.cleanup_ctx.append(_registry_store)
+    app.cleanup_ctx.append(_artifact_storage)
+    # Last: security, limits and metrics wrap every route registered above (CORS included).
+    setup_middlewares(app, config)
     return app
 
 
@@ -52,6 +69,46 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
         await db.dispose()
         raise
     app[TRACKING_STORE] = store
+    app[UI_QUERIES] = UiQueries(db)
+    logged_models = SqlLoggedModelStore(db)
+    store.writer.hooks.append(logged_models.link_metrics)  # metrics with a model_id
+    app[LOGGED_MODEL_STORE] = logged_models
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()
+
+
+async def _registry_store(app: web.Application) -> AsyncIterator[None]:
+    """The model registry: in the tracking database unless ``--registry-store-uri`` names
+    another one, which is then opened (and its schema checked) on its own."""
+    config = app[CONFIG]
+    tracking = app[TRACKING_STORE]
+    assert isinstance(tracking, SqlTrackingStore)
+    uri = config.effective_registry_store_uri
+    own_db = None
+    db = tracking.db
+    if uri != config.backend_store_uri:
+        own_db = db = Database(to_async_url(uri))
+        try:
+            await ensure_schema(db.engine, uri=uri)
+        except BaseException:
+            await db.dispose()
+            raise
+        log.info("Registry store: %s", redact(uri))
+    app[REGISTRY_STORE] = SqlRegistryStore(
+        db, tracking=tracking, logged_models=app[LOGGED_MODEL_STORE]
+    )
+    yield
+    if own_db is not None:
+        await own_db.dispose()
+
+
+async def _artifact_storage(app: web.Application) -> AsyncIterator[None]:
+    """The artifact repositories: the proxy destination (when serving) and per-URI ones."""
+    config = app[CONFIG]
+    destination = config.artifacts_destination if config.serve_artifacts else None
+    async with ArtifactStorage(destination) as storage:
+        app[ARTIFACT_STORAGE] = storage
+        if destination is not None:
+            log.info("Serving artifacts from %s", redact(destination))
+        yield

@@ -214,8 +214,10 @@ class Config:
     )
     workers: int = _option(
         1,
-        "Number of worker processes to handle requests. aiotrack serves every request from one "
-        "async process (mlflow server defaults to 4).",
+        "Number of worker processes to handle requests; they share the port (SO_REUSEPORT), each "
+        "with its own event loop and connection pool. One async process already serves many "
+        "concurrent requests; with a SQLite backend aiotrack always runs one (SQLite has a "
+        "single writer) (mlflow server defaults to 4).",
         type=int,
         args=("-w", "--workers"),
         env="MLFLOW_WORKERS",
@@ -358,6 +360,20 @@ class Config:
         env="MLFLOW_LOGGING_LEVEL",
         metavar="LEVEL",
     )
+    max_request_size: int = _option(
+        64 * 1024 * 1024,
+        "Largest request body in bytes that the API reads (artifact uploads stream and are not "
+        "limited); larger bodies are answered 413 with a JSON error.",
+        type=int,
+        metavar="BYTES",
+    )
+    shutdown_timeout: float = _option(
+        10.0,
+        "Seconds that in-flight requests get to finish after SIGTERM/SIGINT before they are "
+        "cancelled and the server exits.",
+        type=float,
+        metavar="SECONDS",
+    )
 
     def __post_init__(self) -> None:
         """Normalise values (paths to str, case, blank optionals to None) and validate them."""
@@ -427,6 +443,25 @@ class Config:
                 f"got {self.secrets_cache_max_size}",
                 field="secrets_cache_max_size",
             )
+        for name, server in (("uvicorn_opts", "uvicorn"), ("waitress_opts", "waitress")):
+            if getattr(self, name) is not None:
+                raise ConfigError(
+                    f"{option_flag(name)}: aiotrack is an aiohttp server and does not run under "
+                    f"{server}; remove it. Use --workers N for more processes, or "
+                    "--gunicorn-opts to run under gunicorn's aiohttp worker.",
+                    field=name,
+                )
+        if self.max_request_size < 1024:
+            raise ConfigError(
+                f"--max-request-size must be at least 1024 bytes, got {self.max_request_size}",
+                field="max_request_size",
+            )
+        if not 0 <= self.shutdown_timeout <= 3600:
+            raise ConfigError(
+                "--shutdown-timeout must be between 0 and 3600 seconds, "
+                f"got {self.shutdown_timeout}",
+                field="shutdown_timeout",
+            )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(
                 f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}",
@@ -458,27 +493,7 @@ class Config:
 #: value other than the field's default is refused; remove a line when its feature lands.
 UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("read_replica_backend_store_uri", "remove it; all reads then go to --backend-store-uri"),
-    (
-        "registry_store_uri",
-        "remove it (or set it to the --backend-store-uri value) to keep registered models in "
-        "the tracking database",
-    ),
-    ("artifacts_only", "remove it to serve tracking and artifacts from one server"),
     ("artifacts_presigned_only", "remove it to transfer artifacts through the server proxy"),
-    (
-        "workers",
-        "use --workers 1: one async process serves concurrent requests",
-    ),
-    ("static_prefix", "remove it to serve the UI and the API at the root path"),
-    ("allowed_hosts", "remove it to start with the default security settings"),
-    ("cors_allowed_origins", "remove it to start with the default security settings"),
-    ("disable_security_middleware", "remove it to start with the default security settings"),
-    ("x_frame_options", "remove it to use the default, SAMEORIGIN"),
-    ("gunicorn_opts", "remove it: aiotrack runs its own aiohttp server, not gunicorn"),
-    ("waitress_opts", "remove it: aiotrack runs its own aiohttp server, not waitress"),
-    ("uvicorn_opts", "remove it: aiotrack runs its own aiohttp server, not uvicorn"),
-    ("dev", "remove it; --log-level debug gives verbose logs"),
-    ("expose_prometheus", "remove it to start without the /metrics endpoint"),
     ("app_name", "remove it to start the default tracking server"),
     ("trace_archival_config", "remove it to start without trace archival"),
     ("secrets_cache_ttl", "remove it: aiotrack has no AI-gateway secrets cache"),

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
 from aiotrack.store.base import TrackingStore
+from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
+from aiotrack.store.sql.ui_queries import UiQueries
 
-__all__ = ["CONFIG", "TRACKING_STORE"]
+__all__ = [
+    "ARTIFACT_STORAGE",
+    "CONFIG",
+    "LOGGED_MODEL_STORE",
+    "REGISTRY_STORE",
+    "TRACKING_STORE",
+    "UI_QUERIES",
+]
 
 CONFIG = web.AppKey("config", Config)
 TRACKING_STORE = web.AppKey("tracking_store", TrackingStore)
+UI_QUERIES = web.AppKey("ui_queries", UiQueries)
+#: The artifact repositories (proxy destination + per-URI); see aiotrack.artifacts.factory.
+ARTIFACT_STORAGE = web.AppKey("artifact_storage", ArtifactStorage)
+#: MLflow 3 logged models (in the tracking database).
+LOGGED_MODEL_STORE = web.AppKey("logged_model_store", LoggedModelStore)
+#: The model registry (``--registry-store-uri``, by default the tracking database).
+REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)

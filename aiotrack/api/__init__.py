@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aiotrack.api import artifacts, experiments, inputs, meta, metrics, runs
+from aiotrack.api import (
+    artifact_proxy,
+    artifacts,
+    experiments,
+    inputs,
+    logged_models,
+    meta,
+    metrics,
+    registry,
+    runs,
+    ui,
+)
 
 __all__ = ["add_routes"]
 
 #: Where MLflow binds its v2 tracking RPCs (the UI uses ``/ajax-api``, the client ``/api``).
 V2_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 V3_PREFIXES = ("/api/3.0", "/ajax-api/3.0")
-_TABLES = (experiments.routes, runs.routes, metrics.routes, inputs.routes, artifacts.routes)
+_TABLES = (
+    experiments.routes,
+    runs.routes,
+    metrics.routes,
+    inputs.routes,
+    artifacts.routes,
+    artifact_proxy.routes,
+    registry.routes,
+    logged_models.routes,
+)
 
 
 def add_routes(app: web.Application, prefix: str = "") -> None:
@@ -29,3 +49,6 @@ def add_routes(app: web.Application, prefix: str = "") -> None:
     ajax = f"{prefix}/ajax-api/2.0/mlflow"
     router.add_get(f"{ajax}/metrics/get-history-bulk", metrics.get_metric_history_bulk)
     router.add_post(f"{ajax}/experiments/search-datasets", inputs.search_datasets)
+    artifacts.add_ui_routes(router, prefix)
+    # Keep the UI last: its page redirects must never shadow an API route.
+    ui.add_routes(app, prefix)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import orjson
 from aiohttp import web
 
-from aiotrack.api.codec import json_response, metric_json, metric_with_run_id_json
+from aiotrack.api.codec import double, json_response, metric_json, metric_with_run_id_json
 from aiotrack.api.messages import Message, int64, repeated_string, run_id_field, string
 from aiotrack.errors import InvalidParameter
 from aiotrack.keys import TRACKING_STORE
+from aiotrack.store.base import TrackingStore
 
 __all__ = ["routes"]
 
@@ -39,14 +42,17 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/mlflow/metrics/get-history")
-async def get_metric_history(request: web.Request) -> web.Response:
+async def get_metric_history(request: web.Request) -> web.StreamResponse:
     msg = await GetMetricHistory.from_request(request)
     if msg.max_results is not None and msg.max_results <= 0:
         raise InvalidParameter(
             f"Invalid value {msg.max_results} for parameter 'max_results' supplied. "
             "It must be a positive integer."
         )
-    page = await request.app[TRACKING_STORE].get_metric_history(
+    store = request.app[TRACKING_STORE]
+    if msg.max_results is None and not msg.page_token:
+        return await _stream_history(request, store, msg.run_id, msg.metric_key)
+    page = await store.get_metric_history(
         msg.run_id, msg.metric_key, max_results=msg.max_results, page_token=msg.page_token
     )
     body: dict[str, object] = {}
@@ -55,6 +61,40 @@ async def get_metric_history(request: web.Request) -> web.Response:
     if page.next_page_token:
         body["next_page_token"] = page.next_page_token
     return json_response(body)
+
+
+async def _stream_history(
+    request: web.Request, store: TrackingStore, run_id: str, key: str
+) -> web.StreamResponse:
+    """The full history, written chunk by chunk as it is read (``{}`` when there is none)."""
+    chunks = store.stream_metric_history(run_id, key)
+    first = await anext(chunks, None)
+    if not first:
+        return json_response({})
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    key_json = orjson.dumps(key).decode()
+    opened = False
+    chunk: list[tuple[float, int, int, bool]] | None = first
+    while chunk:
+        body = ",".join(
+            f'{{"key":{key_json},"value":{_double_json(v, nan)},"timestamp":{ts},"step":{st}}}'
+            for v, ts, st, nan in chunk
+        )
+        await response.write((b'{"metrics":[' if not opened else b",") + body.encode())
+        opened = True
+        chunk = await anext(chunks, None)
+    await response.write(b"]}")
+    await response.write_eof()
+    return response
+
+
+def _double_json(value: float, is_nan: bool) -> str:
+    if is_nan:
+        return '"NaN"'
+    if value != value or value in (math.inf, -math.inf):
+        return orjson.dumps(double(value)).decode()
+    return repr(value)
 
 
 @routes.get("/mlflow/metrics/get-history-bulk-interval")

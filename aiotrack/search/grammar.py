@@ -18,8 +18,13 @@ __all__ = [
     "EQ_OPS",
     "EXPERIMENT_GRAMMAR",
     "LIST_OPS",
+    "LOGGED_MODEL_GRAMMAR",
+    "MODEL_VERSION_GRAMMAR",
+    "MODEL_VERSION_ORDER_GRAMMAR",
     "NULL_OPS",
     "NUMERIC_OPS",
+    "REGISTERED_MODEL_GRAMMAR",
+    "REGISTERED_MODEL_ORDER_GRAMMAR",
     "RUN_GRAMMAR",
     "STRING_OPS",
     "EntitySpec",
@@ -161,4 +166,99 @@ EXPERIMENT_GRAMMAR = Grammar(
     },
     # MLflow lets an experiment order_by repeat a key (the later entry is simply redundant).
     unique_order_keys=False,
+)
+
+# The registry's filters and order_bys know different keys (MLflow's ``SearchModelUtils`` and
+# ``SearchModelVersionUtils``), so each resource has a filter grammar and an order_by grammar.
+_REGISTRY_PREFIXES: dict[str, Entity] = {"attribute": "attribute", "tag": "tag", "tags": "tag"}
+_REGISTRY_TAG = EntitySpec("tag", "tag", any_key=FieldSpec("string", STRING_OPS), orderable=False)
+
+REGISTERED_MODEL_GRAMMAR = Grammar(
+    prefixes=_REGISTRY_PREFIXES,
+    entities={
+        "attribute": EntitySpec(
+            "attribute", "attribute", keys={"name": FieldSpec("string", STRING_OPS | LIST_OPS)}
+        ),
+        "tag": _REGISTRY_TAG,
+    },
+)
+
+#: ``creation_timestamp`` and ``timestamp`` are refused by MLflow's SQL store, so they are here.
+REGISTERED_MODEL_ORDER_GRAMMAR = Grammar(
+    prefixes=_REGISTRY_PREFIXES,
+    entities={
+        "attribute": EntitySpec(
+            "attribute",
+            "attribute",
+            keys={
+                "name": FieldSpec("string", STRING_OPS),
+                "last_updated_timestamp": FieldSpec("integer", NUMERIC_OPS),
+            },
+        ),
+        "tag": _REGISTRY_TAG,
+    },
+)
+
+MODEL_VERSION_GRAMMAR = Grammar(
+    prefixes=_REGISTRY_PREFIXES,
+    entities={
+        "attribute": EntitySpec(
+            "attribute",
+            "attribute",
+            keys={
+                "name": FieldSpec("string", STRING_OPS | LIST_OPS),
+                "run_id": FieldSpec("string", STRING_OPS | LIST_OPS),
+                "source_path": FieldSpec("string", STRING_OPS),
+                "version_number": FieldSpec("integer", NUMERIC_OPS),
+            },
+        ),
+        "tag": _REGISTRY_TAG,
+    },
+)
+
+MODEL_VERSION_ORDER_GRAMMAR = Grammar(
+    prefixes=_REGISTRY_PREFIXES,
+    entities={
+        "attribute": EntitySpec(
+            "attribute",
+            "attribute",
+            keys={
+                "name": FieldSpec("string", STRING_OPS),
+                "version_number": FieldSpec("integer", NUMERIC_OPS),
+                "creation_timestamp": FieldSpec("integer", NUMERIC_OPS),
+                "last_updated_timestamp": FieldSpec("integer", NUMERIC_OPS),
+            },
+        ),
+        "tag": _REGISTRY_TAG,
+    },
+)
+
+#: ``logged-models/search`` filters (``mlflow.utils.search_logged_model_utils``): only the
+#: plural prefixes; order_by there is a list of objects and is not parsed with a grammar.
+LOGGED_MODEL_GRAMMAR = Grammar(
+    prefixes={"attributes": "attribute", "metrics": "metric", "params": "param", "tags": "tag"},
+    entities={
+        "attribute": EntitySpec(
+            "attribute",
+            "attribute",
+            keys={
+                **{
+                    key: FieldSpec("string", STRING_OPS | LIST_OPS)
+                    for key in ("name", "model_id", "model_type", "status", "source_run_id")
+                },
+                **{
+                    key: FieldSpec("number", NUMERIC_OPS)
+                    for key in ("creation_timestamp", "last_updated_timestamp")
+                },
+            },
+            aliases={
+                "creation_time": "creation_timestamp",
+                "creation_timestamp_ms": "creation_timestamp",
+                "last_updated_timestamp_ms": "last_updated_timestamp",
+            },
+        ),
+        "metric": EntitySpec("metric", "metric", any_key=FieldSpec("float", NUMERIC_OPS)),
+        "param": EntitySpec("param", "param", any_key=FieldSpec("string", STRING_OPS | LIST_OPS)),
+        "tag": EntitySpec("tag", "tag", any_key=FieldSpec("string", STRING_OPS | LIST_OPS)),
+    },
 )

@@ -31,7 +31,12 @@ from aiotrack.search.ast import Comparison, ComparisonValue, Op, OrderBy
 from aiotrack.search.grammar import (
     EXPERIMENT_GRAMMAR,
     LIST_OPS,
+    LOGGED_MODEL_GRAMMAR,
+    MODEL_VERSION_GRAMMAR,
+    MODEL_VERSION_ORDER_GRAMMAR,
     NULL_OPS,
+    REGISTERED_MODEL_GRAMMAR,
+    REGISTERED_MODEL_ORDER_GRAMMAR,
     RUN_GRAMMAR,
     EntitySpec,
     FieldSpec,
@@ -42,7 +47,12 @@ __all__ = [
     "parse_experiment_filter",
     "parse_experiment_order_by",
     "parse_filter",
+    "parse_logged_model_filter",
+    "parse_model_version_filter",
+    "parse_model_version_order_by",
     "parse_order_by",
+    "parse_registered_model_filter",
+    "parse_registered_model_order_by",
     "parse_run_filter",
     "parse_run_order_by",
 ]
@@ -495,3 +505,28 @@ def parse_experiment_filter(filter_string: str | None) -> list[Comparison]:
 def parse_experiment_order_by(order_by: Sequence[str] | None) -> list[OrderBy]:
     """Parse ``experiments/search`` order_by (attributes only; repeated keys are allowed)."""
     return parse_order_by(order_by, EXPERIMENT_GRAMMAR)
+
+
+def parse_registered_model_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse a ``registered-models/search`` filter (``name`` and tags)."""
+    return parse_filter(filter_string, REGISTERED_MODEL_GRAMMAR)
+
+
+def parse_registered_model_order_by(order_by: Sequence[str] | None) -> list[OrderBy]:
+    """Parse ``registered-models/search`` order_by (``name``, ``last_updated_timestamp``)."""
+    return parse_order_by(order_by, REGISTERED_MODEL_ORDER_GRAMMAR)
+
+
+def parse_model_version_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse a ``model-versions/search`` filter (name, run_id, source_path, version_number, tags)."""
+    return parse_filter(filter_string, MODEL_VERSION_GRAMMAR)
+
+
+def parse_model_version_order_by(order_by: Sequence[str] | None) -> list[OrderBy]:
+    """Parse ``model-versions/search`` order_by (name, version_number and the two timestamps)."""
+    return parse_order_by(order_by, MODEL_VERSION_ORDER_GRAMMAR)
+
+
+def parse_logged_model_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse a ``logged-models/search`` filter (attributes, metrics, params, tags)."""
+    return parse_filter(filter_string, LOGGED_MODEL_GRAMMAR)

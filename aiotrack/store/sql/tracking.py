@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -367,39 +368,55 @@ class SqlTrackingStore:
         if not name_tag:
             tag_list.append(Tag(RUN_NAME_TAG, name))
         run_id = uuid.uuid4().hex
-        async with self.db.write() as conn:
-            exp = await self._experiment_row(conn, experiment_id)
+        exp_id = parse_experiment_id(experiment_id)
+
+        def insert_run(conn: Connection) -> tuple[int, str]:
+            # Synchronous: one hop to the SQLite writer thread (see Database.run_write).
+            exp = conn.execute(
+                select(SqlExperiment.lifecycle_stage, SqlExperiment.artifact_location).where(
+                    SqlExperiment.experiment_id == exp_id
+                )
+            ).first()
+            if exp is None or exp_id not in _ID_RANGE:
+                raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
             if exp.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidParameter(
-                    f"The experiment {exp.experiment_id} must be in the 'active' state. "
+                    f"The experiment {exp_id} must be in the 'active' state. "
                     f"Current state is {exp.lifecycle_stage}."
                 )
-            artifact_uri = append_path(exp.artifact_location or "", run_id, "artifacts")
-            values = {
-                "run_uuid": run_id,
-                "name": name,
-                "source_type": "UNKNOWN",
-                "source_name": "",
-                "entry_point_name": "",
-                "user_id": user_id,
-                "status": "RUNNING",
-                "start_time": start_time,
-                "end_time": None,
-                "deleted_time": None,
-                "source_version": "",
-                "lifecycle_stage": LifecycleStage.ACTIVE.value,
-                "artifact_uri": artifact_uri,
-                "experiment_id": exp.experiment_id,
-            }
-            await conn.execute(insert(SqlRun).values(**values))
-            await conn.execute(
+            uri = append_path(exp.artifact_location or "", run_id, "artifacts")
+            conn.execute(
+                insert(SqlRun),
+                {
+                    "run_uuid": run_id,
+                    "name": name,
+                    "source_type": "UNKNOWN",
+                    "source_name": "",
+                    "entry_point_name": "",
+                    "user_id": user_id,
+                    "status": "RUNNING",
+                    "start_time": start_time,
+                    "end_time": None,
+                    "deleted_time": None,
+                    "source_version": "",
+                    "lifecycle_stage": LifecycleStage.ACTIVE.value,
+                    "artifact_uri": uri,
+                    "experiment_id": exp_id,
+                },
+            )
+            conn.execute(
                 insert(SqlTag),
                 [{"key": t.key, "value": t.value, "run_uuid": run_id} for t in tag_list],
             )
+            return exp_id, uri
+
+        if exp_id not in _ID_RANGE:
+            raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
+        exp_id, artifact_uri = await self.db.run_write(insert_run)
         info = RunInfo(
             run_id=run_id,
             run_name=name,
-            experiment_id=str(exp.experiment_id),
+            experiment_id=str(exp_id),
             user_id=user_id,
             status="RUNNING",
             start_time=start_time,

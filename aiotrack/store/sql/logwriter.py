@@ -31,6 +31,7 @@ from aiotrack.store.sql.dialects import (
     insert_ignore,
     latest_metric_upsert_sql,
     metric_insert_sql,
+    rows_as_columns,
     upsert,
 )
 from aiotrack.store.sql.schema.tracking import (
@@ -180,8 +181,10 @@ class LogWriter:
                 if best is None or (m.step, m.timestamp, value) > (best[3], best[2], best[1]):
                     latest[(run_id, m.key)] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
         if metric_rows:
-            conn.exec_driver_sql(metric_insert_sql(dialect), metric_rows)
-            conn.exec_driver_sql(latest_metric_upsert_sql(dialect), list(latest.values()))
+            conn.exec_driver_sql(metric_insert_sql(dialect), rows_as_columns(dialect, metric_rows))
+            conn.exec_driver_sql(
+                latest_metric_upsert_sql(dialect), rows_as_columns(dialect, list(latest.values()))
+            )
         tags: dict[tuple[str, str], str] = {}
         for op in group:
             for t in op.tags:

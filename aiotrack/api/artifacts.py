@@ -18,15 +18,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
-from sqlalchemy import select
 
 from aiotrack.api.artifact_proxy import read_body, send_artifact
 from aiotrack.api.codec import json_response
 from aiotrack.api.messages import Message, int64, run_id_field, string
 from aiotrack.artifacts.base import ArtifactRepository
 from aiotrack.artifacts.paths import INVALID_PATH, validate_relative_path
-from aiotrack.errors import InvalidParameter, NotImplementedFeature, ResourceNotFound
-from aiotrack.keys import ARTIFACT_STORAGE, TRACKING_STORE
+from aiotrack.errors import InvalidParameter, NotImplementedFeature
+from aiotrack.keys import ARTIFACT_STORAGE, REGISTRY_STORE, TRACKING_STORE
 
 __all__ = ["UPLOAD_LIMIT", "add_ui_routes", "routes"]
 
@@ -148,31 +147,10 @@ async def get_artifact(request: web.Request) -> web.StreamResponse:
 
 
 async def _model_version_uri(request: web.Request, name: str, version: str) -> str:
-    """``storage_location`` or ``source`` of a live model version (MLflow's download URI)."""
-    from aiotrack.store.sql.schema import SqlModelVersion
-    from aiotrack.store.sql.tracking import SqlTrackingStore
-
+    """The version's download URI, from the registry store (wherever it lives)."""
     if not name:
         raise InvalidParameter("Registered model name cannot be empty.")
-    try:
-        number = int(version)
-    except ValueError:
-        raise InvalidParameter(
-            f"Parameter 'version' must be an integer, got '{version}'."
-        ) from None
-    store = request.app[TRACKING_STORE]
-    if not isinstance(store, SqlTrackingStore):  # pragma: no cover - the only store today
-        raise NotImplementedFeature("The model registry needs a SQL backend store")
-    query = select(SqlModelVersion.storage_location, SqlModelVersion.source).where(
-        SqlModelVersion.name == name,
-        SqlModelVersion.version == number,
-        SqlModelVersion.current_stage != "Deleted_Internal",
-    )
-    async with store.db.read() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None or not (row.storage_location or row.source):
-        raise ResourceNotFound(f"Model Version (name={name}, version={version}) not found")
-    return str(row.storage_location or row.source)
+    return await request.app[REGISTRY_STORE].get_model_version_download_uri(name, version)
 
 
 async def get_model_version_artifact(request: web.Request) -> web.StreamResponse:

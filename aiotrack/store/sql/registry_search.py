@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import exists
 from sqlalchemy.sql.elements import ColumnElement
 
-from aiotrack.errors import InvalidParameter
 from aiotrack.search.ast import Comparison, OrderBy
 from aiotrack.store.sql.schema.registry import (
     SqlModelVersion,
@@ -22,6 +21,7 @@ from aiotrack.store.sql.schema.registry import (
     SqlRegisteredModel,
     SqlRegisteredModelTag,
 )
+from aiotrack.store.sql.search import compare
 
 __all__ = [
     "IS_PROMPT_TAG",
@@ -32,26 +32,6 @@ __all__ = [
 ]
 
 IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
-
-_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    "LIKE": lambda c, v: c.like(v),
-    "ILIKE": lambda c, v: c.ilike(v),
-    "IN": lambda c, v: c.in_(list(v)),
-    "NOT IN": lambda c, v: ~c.in_(list(v)),
-}
-
-
-def _compare(op: str, column: Any, value: Any) -> ColumnElement[bool]:
-    try:
-        return _OPS[op](column, value)
-    except KeyError:
-        raise InvalidParameter(f"Invalid comparator '{op}'") from None
 
 
 def _is_querying_prompts(filters: Sequence[Comparison]) -> bool:
@@ -93,7 +73,7 @@ def registered_model_clauses(filters: Sequence[Comparison]) -> list[ColumnElemen
             *[_bind(c, tag.value) for c in conds],
         )
 
-    clauses = [_compare(f.op, rm.name, f.value) for f in filters if f.entity == "attribute"]
+    clauses = [compare(f.op, rm.name, f.value) for f in filters if f.entity == "attribute"]
     return clauses + _tag_clauses(filters, tag_exists)
 
 
@@ -119,14 +99,14 @@ def model_version_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[b
         )
 
     clauses = [
-        _compare(f.op, _MV_COLUMNS[f.key], f.value) for f in filters if f.entity == "attribute"
+        compare(f.op, _MV_COLUMNS[f.key], f.value) for f in filters if f.entity == "attribute"
     ]
     return clauses + _tag_clauses(filters, tag_exists)
 
 
 def _bind(template: tuple[str, Any], column: Any) -> ColumnElement[bool]:
     op, value = template
-    return _compare(op, column, value)
+    return compare(op, column, value)
 
 
 def registered_model_order(orders: Sequence[OrderBy]) -> list[Any]:

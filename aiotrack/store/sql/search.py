@@ -31,6 +31,7 @@ from aiotrack.store.sql.schema.tracking import (
 from aiotrack.validation import parse_experiment_id
 
 __all__ = [
+    "compare",
     "experiment_filter_clauses",
     "experiment_order_clauses",
     "run_filter_clauses",
@@ -58,21 +59,24 @@ _EXPERIMENT_ATTRIBUTE_COLUMNS: dict[str, Any] = {
 }
 
 
-def _compare(op: str) -> Callable[[Any, Any], ColumnElement[bool]]:
-    ops: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-        "=": lambda c, v: c == v,
-        "!=": lambda c, v: c != v,
-        ">": lambda c, v: c > v,
-        ">=": lambda c, v: c >= v,
-        "<": lambda c, v: c < v,
-        "<=": lambda c, v: c <= v,
-        "LIKE": lambda c, v: c.like(v),
-        "ILIKE": lambda c, v: c.ilike(v),
-        "IN": lambda c, v: c.in_(list(v)),
-        "NOT IN": lambda c, v: ~c.in_(list(v)),
-    }
+_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    "LIKE": lambda c, v: c.like(v),
+    "ILIKE": lambda c, v: c.ilike(v),
+    "IN": lambda c, v: c.in_(list(v)),
+    "NOT IN": lambda c, v: ~c.in_(list(v)),
+}
+
+
+def compare(op: str, column: Any, value: Any) -> ColumnElement[bool]:
+    """``column <op> value`` for a parsed comparator (shared by every search compiler)."""
     try:
-        return ops[op]
+        return _OPS[op](column, value)
     except KeyError:
         raise InvalidParameter(f"Invalid comparator '{op}'") from None
 
@@ -89,14 +93,14 @@ def run_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[bool
             if f.key == "run_name":
                 clauses.append(
                     _keyed_exists(
-                        SqlTag, SqlRun.run_uuid, RUN_NAME_TAG, _compare(f.op)(SqlTag.value, f.value)
+                        SqlTag, SqlRun.run_uuid, RUN_NAME_TAG, compare(f.op, SqlTag.value, f.value)
                     )
                 )
             else:
                 column = _RUN_ATTRIBUTE_COLUMNS.get(f.key)
                 if column is None:
                     raise InvalidParameter(f"Invalid attribute key '{f.key}' specified.")
-                clauses.append(_compare(f.op)(column, f.value))
+                clauses.append(compare(f.op, column, f.value))
         elif f.entity in ("param", "tag"):
             table = SqlParam if f.entity == "param" else SqlTag
             if f.op == "IS NULL":
@@ -104,10 +108,10 @@ def run_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[bool
             elif f.op == "IS NOT NULL":
                 clauses.append(_keyed_exists(table, SqlRun.run_uuid, f.key))
             else:
-                cond = _compare(f.op)(table.value, f.value)
+                cond = compare(f.op, table.value, f.value)
                 clauses.append(_keyed_exists(table, SqlRun.run_uuid, f.key, cond))
         elif f.entity == "metric":
-            cond = _compare(f.op)(SqlLatestMetric.value, float(f.value))  # type: ignore[arg-type]
+            cond = compare(f.op, SqlLatestMetric.value, float(f.value))  # type: ignore[arg-type]
             # NaN is stored as 0 with is_nan set: it fails every comparison except "!=".
             if f.op == "!=":
                 cond = or_(cond, SqlLatestMetric.is_nan == true())
@@ -133,12 +137,12 @@ def _dataset_clause(f: Comparison) -> ColumnElement[bool]:
             linked,
             SqlInputTag.input_uuid == SqlInput.input_uuid,
             SqlInputTag.name == DATASET_CONTEXT_TAG,
-            _compare(f.op)(SqlInputTag.value, f.value),
+            compare(f.op, SqlInputTag.value, f.value),
         )
     column = {"name": SqlDataset.name, "digest": SqlDataset.digest}.get(f.key)
     if column is None:
         raise InvalidParameter(f"Invalid dataset key '{f.key}' specified.")
-    return exists().where(linked, _compare(f.op)(column, f.value))
+    return exists().where(linked, compare(f.op, column, f.value))
 
 
 def run_order_clauses(stmt: Any, order_by: Sequence[OrderBy]) -> tuple[Any, list[Any]]:
@@ -198,7 +202,7 @@ def experiment_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnEleme
                     if isinstance(value, tuple)
                     else parse_experiment_id(value)
                 )
-            clauses.append(_compare(f.op)(column, value))
+            clauses.append(compare(f.op, column, value))
         elif f.entity == "tag":
             owner = SqlExperimentTag.experiment_id == SqlExperiment.experiment_id
             key = SqlExperimentTag.key == f.key
@@ -207,7 +211,7 @@ def experiment_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnEleme
             elif f.op == "IS NOT NULL":
                 clauses.append(exists().where(owner, key))
             else:
-                cond = _compare(f.op)(SqlExperimentTag.value, f.value)
+                cond = compare(f.op, SqlExperimentTag.value, f.value)
                 clauses.append(exists().where(owner, key, cond))
         else:
             raise InvalidParameter(f"Invalid token type: {f.entity}")

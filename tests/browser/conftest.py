@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -64,6 +64,8 @@ class Seeded:
     showcase_run: str
     artifacts_uploaded: bool
     seconds: dict[str, float]
+    nested_experiment: str = ""
+    nested_runs: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -174,11 +176,50 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             },
         )
         uploaded = _upload_artifacts(server.url, show["artifact_uri"])
+        nested_exp, nested_runs = _seed_nested(post)
         yield Seeded(
-            server, big.experiment_id, big.run_ids, hist, long_run, showcase, uploaded, seconds
+            server,
+            big.experiment_id,
+            big.run_ids,
+            hist,
+            long_run,
+            showcase,
+            uploaded,
+            seconds,
+            nested_exp,
+            nested_runs,
         )
     finally:
         server.stop()
+
+
+#: The nested experiment: run name -> parent's run name (None: top level), in start order.
+NESTED = {
+    "baseline": None,
+    "sweep": None,
+    "trial-0": "sweep",
+    "trial-1": "sweep",
+    "fold-0": "trial-1",
+    "trial-2": "sweep",
+    "latest": None,
+}
+
+
+def _seed_nested(post: Any) -> tuple[str, dict[str, str]]:
+    """Experiment ``nested-runs`` shaped by :data:`NESTED`, children tagged with
+    ``mlflow.parentRunId`` as ``mlflow.start_run(nested=True)`` does; start times increase in
+    the dict's order, so the newest (``latest``) comes first."""
+    exp = post("experiments/create", {"name": "nested-runs"})["experiment_id"]
+    ids: dict[str, str] = {}
+    for i, (name, parent) in enumerate(NESTED.items()):
+        body = {"experiment_id": exp, "run_name": name, "start_time": 1_700_000_000_000 + i}
+        run_id = post("runs/create", body)["run"]["info"]["run_id"]
+        ids[name] = run_id
+        if parent is not None:
+            tag = {"run_id": run_id, "key": "mlflow.parentRunId", "value": ids[parent]}
+            post("runs/set-tag", tag)
+        post("runs/log-metric", {"run_id": run_id, "key": "score", "value": i, "timestamp": 1})
+    return exp, ids
 
 
 def _upload_artifacts(url: str, artifact_uri: str) -> bool:
@@ -200,7 +241,10 @@ def _upload_artifacts(url: str, artifact_uri: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and asyncio tests that xdist schedules later on the same worker would fail
+# with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing: apt-get install -y chromium")
@@ -214,16 +258,44 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh page; any uncaught page error fails the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def new_page(browser: Any, color_scheme: str = "light") -> tuple[Any, list[str]]:
+    """A page in a fresh context and the list its uncaught errors are collected in."""
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, color_scheme=color_scheme
+    )
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    return pg, errors
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page; any uncaught page error fails the test."""
+    pg, errors = new_page(browser)
     yield pg
-    context.close()
+    pg.context.close()
     assert not errors, f"uncaught page errors: {errors}"
+
+
+@pytest.fixture(params=["light", "dark"])
+def themed_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page in the light and in the dark colour scheme (the UI follows the system)."""
+    pg, errors = new_page(browser, request.param)
+    yield pg
+    pg.context.close()
+    assert not errors, f"uncaught page errors: {errors}"
+
+
+#: axe-core, a dev dependency of web/ (``npm ci`` installs it), injected into pages under test.
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE.is_file():
+        _unavailable(f"{AXE} is missing: cd web && npm ci")
+    return AXE
 
 
 @pytest.fixture

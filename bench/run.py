@@ -110,6 +110,7 @@ def run_server(spec: ServerSpec, backend: str, selected: list[str], scale: bool,
         finally:
             server.stop()
         results["server"] = {"peak RSS MB": server.peak_rss / 2**20}
+        print(f"    {spec.label} peak RSS: {server.peak_rss / 2**20:.0f} MB", flush=True)
     return results
 
 
@@ -167,16 +168,17 @@ def main() -> None:
     if args.backend == "sqlite" and not args.only:
         results_ceiling = sqlite_ceiling()
         print(f"SQLite ceiling (sqlite3, 1000 rows a commit): {results_ceiling:,.0f} rows/s")
-    for spec in chosen:
-        print(f"== {spec.label}", flush=True)
-        results[spec.label] = run_server(spec, args.backend, selected, args.scale, args.quick)
-    table = render(results)
-    print()
-    print(table)
     out = REPO / "bench" / "out"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"results-{args.backend}-{stamp}.json").write_text(json.dumps(results, indent=2))
+    for spec in chosen:
+        print(f"== {spec.label}", flush=True)
+        results[spec.label] = run_server(spec, args.backend, selected, args.scale, args.quick)
+        # Written after every server, so an interrupted run keeps what it measured.
+        (out / f"results-{args.backend}-{stamp}.json").write_text(json.dumps(results, indent=2))
+    table = render(results)
+    print()
+    print(table)
     (out / f"results-{args.backend}-{stamp}.md").write_text(table + "\n")
 
 

@@ -163,11 +163,24 @@ def _download(port: int, target: str, dest: Path) -> int:
     return length
 
 
+def _drop_caches() -> None:
+    """Write dirty pages out and drop the page cache (needs root), as before a cold copy."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--dir", default=None, help="where files and the destination live")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the page cache (root) before every transfer, so each one reads from disk",
+    )
     args = parser.parse_args()
+    settle = _drop_caches if args.cold else (lambda: None)
     size = args.size_mib * CHUNK
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="aiotrack-bench-") as tmp:
@@ -176,6 +189,7 @@ def main() -> None:
         print(f"generating {args.size_mib} MiB ...", flush=True)
         _generate(source, size)
 
+        settle()
         start = time.perf_counter()
         shutil.copyfile(source, work / "copy.bin")
         copy_s = time.perf_counter() - start
@@ -196,10 +210,12 @@ def main() -> None:
             _wait_healthy(port, proc)
             baseline = _rss_kib(proc.pid)
             target = "/api/2.0/mlflow-artifacts/artifacts/bench/run/artifacts/source.bin"
+            settle()
             with RssSampler(proc.pid) as up_rss:
                 start = time.perf_counter()
                 _upload(port, target, source)
                 up_s = time.perf_counter() - start
+            settle()
             with RssSampler(proc.pid) as down_rss:
                 start = time.perf_counter()
                 length = _download(port, target, work / "downloaded.bin")

@@ -92,6 +92,14 @@ class LocalArtifactRepository:
             written = os.write(fd, view)
             view = view[written:]
 
+    @classmethod
+    def _writev_all(cls, fd: int, chunks: list[bytes]) -> None:
+        written = os.writev(fd, chunks)
+        size = sum(len(c) for c in chunks)
+        if written < size:  # a short write: finish the rest piece by piece
+            rest = memoryview(b"".join(chunks))[written:]
+            cls._write_all(fd, rest)
+
     def _regular_file(self, path: str) -> Path:
         rel = validate_relative_path(path)
         target = self._target(rel)
@@ -144,24 +152,27 @@ class LocalArtifactRepository:
     async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
         target, temp, fd = await asyncio.to_thread(self._open_for_write, path)
         total = 0
-        buffer = bytearray()
-        # One write runs in a worker thread while the next buffer fills from the socket, so the
-        # network and the disk overlap; at most two buffers exist at a time.
+        # Chunks are collected as they arrive (no concatenation copy) and written with one
+        # writev in a worker thread while the next batch fills from the socket, so the network
+        # and the disk overlap; at most two batches exist at a time.
+        batch: list[bytes] = []
+        batched = 0
         pending: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
-                buffer += chunk
+                batch.append(chunk)
+                batched += len(chunk)
                 total += len(chunk)
-                if len(buffer) >= _WRITE_BUFFER:
+                if batched >= _WRITE_BUFFER:
                     if pending is not None:
                         await pending
-                    pending = asyncio.ensure_future(asyncio.to_thread(self._write_all, fd, buffer))
-                    buffer = bytearray()
+                    pending = asyncio.ensure_future(asyncio.to_thread(self._writev_all, fd, batch))
+                    batch, batched = [], 0
             if pending is not None:
                 await pending
                 pending = None
-            if buffer:
-                await asyncio.to_thread(self._write_all, fd, buffer)
+            if batch:
+                await asyncio.to_thread(self._writev_all, fd, batch)
         except BaseException:
             if pending is not None:
                 await asyncio.shield(asyncio.gather(pending, return_exceptions=True))

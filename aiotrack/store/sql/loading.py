@@ -130,8 +130,8 @@ async def _key_values(
             .where(table.run_uuid.in_(chunk))
             .order_by(table.run_uuid, table.key)
         )
-        for row in rows.all():
-            out[row.run_uuid].append(Tag(row.key, row.value if row.value is not None else ""))
+        for run_uuid, key, value in rows.all():
+            out[run_uuid].append(Tag(key, value if value is not None else ""))
     return out
 
 
@@ -144,8 +144,9 @@ async def _latest_metrics(conn: AsyncConnection, run_ids: Sequence[str]) -> dict
             .where(t.run_uuid.in_(chunk))
             .order_by(t.run_uuid, t.key)
         )
-        for row in rows.all():
-            out[row.run_uuid].append(metric_from_row(row))
+        for run_uuid, key, value, timestamp, step, is_nan in rows.all():
+            # latest_metrics.timestamp is nullable in MLflow's schema but always set in practice.
+            out[run_uuid].append(Metric(key, math.nan if is_nan else value, timestamp or 0, step))
     return out
 
 

@@ -50,7 +50,9 @@ async def get_metric_history(request: web.Request) -> web.StreamResponse:
             "It must be a positive integer."
         )
     store = request.app[TRACKING_STORE]
-    if msg.max_results is None and not msg.page_token:
+    # The file store's points carry run_id/dataset fields that the streamed shape leaves out.
+    streams = store.streams_metric_history
+    if msg.max_results is None and not msg.page_token and streams:
         return await _stream_history(request, store, msg.run_id, msg.metric_key)
     page = await store.get_metric_history(
         msg.run_id, msg.metric_key, max_results=msg.max_results, page_token=msg.page_token

@@ -31,6 +31,11 @@ __all__ = ["TrackingStore"]
 class TrackingStore(Protocol):
     """Experiments, runs and what is logged to them (reference §4.1, §10)."""
 
+    #: Capability: ``stream_metric_history`` rows carry everything a history answer needs, so
+    #: a full history can be streamed (False where points carry per-point fields, as on the
+    #: file store, whose histories go through ``get_metric_history``).
+    streams_metric_history: bool
+
     async def ensure_default_experiment(self) -> None: ...
 
     async def create_experiment(

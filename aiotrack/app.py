@@ -10,7 +10,7 @@ from aiohttp import web
 from aiotrack.api import add_routes
 from aiotrack.api.artifact_proxy import artifacts_only_middleware
 from aiotrack.artifacts.factory import ArtifactStorage
-from aiotrack.config import Config
+from aiotrack.config import Config, is_file_store_uri
 from aiotrack.keys import (
     ARTIFACT_STORAGE,
     CONFIG,
@@ -20,6 +20,7 @@ from aiotrack.keys import (
     UI_QUERIES,
 )
 from aiotrack.middleware import error_middleware, setup_middlewares
+from aiotrack.store.file.wiring import file_backend, unsupported_registry
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
@@ -45,6 +46,8 @@ def create_app(config: Config) -> web.Application:
     if config.artifacts_only:
         # Tracking and registry routes answer 503; no backend store is opened.
         app.middlewares.append(artifacts_only_middleware)
+    elif is_file_store_uri(config.backend_store_uri):
+        app.cleanup_ctx.append(file_backend)  # ./mlruns: tracking only (registry answers 501)
     else:
         app.cleanup_ctx.append(_tracking_store)
         app.cleanup_ctx.append(_registry_store)
@@ -85,6 +88,10 @@ async def _registry_store(app: web.Application) -> AsyncIterator[None]:
     tracking = app[TRACKING_STORE]
     assert isinstance(tracking, SqlTrackingStore)
     uri = config.effective_registry_store_uri
+    if is_file_store_uri(uri):
+        app[REGISTRY_STORE] = unsupported_registry()
+        yield
+        return
     own_db = None
     db = tracking.db
     if uri != config.backend_store_uri:

@@ -32,6 +32,7 @@ from aiotrack.config import (
     UNSUPPORTED,
     Config,
     ConfigError,
+    is_file_store_uri,
     option_flag,
     parse_bool,
     redact_uri,
@@ -327,8 +328,11 @@ def _resolve_server_config(
 
 
 def _check_database_uri(uri: str, source: str | None) -> None:
-    """Refuse database URIs aiotrack has no async driver for (MySQL...) before starting."""
+    """Refuse database URIs aiotrack has no async driver for (MSSQL...) before starting."""
     from aiotrack.store.sql.urls import to_async_url  # imports SQLAlchemy: only when needed
+
+    if is_file_store_uri(uri):  # the file store (./mlruns): no database driver involved
+        return
 
     try:
         to_async_url(uri)
@@ -359,7 +363,7 @@ def _has_mlruns_data(root: Path) -> bool:
     """Whether ``root`` holds MLflow file-store data: a numeric directory with a ``meta.yaml``."""
     try:
         return any(
-            entry.is_dir() and entry.name.isdigit() and (entry / "meta.yaml").exists()
+            entry.is_dir() and entry.name.isdigit() and os.path.lexists(entry / "meta.yaml")
             for entry in root.iterdir()
         )
     except OSError:
@@ -369,17 +373,11 @@ def _has_mlruns_data(root: Path) -> bool:
 def _default_backend_store_uri(cwd: Path) -> str:
     """The backend ``mlflow server`` picks when none is given (reference §13).
 
-    ``sqlite:///mlflow.db``, unless ``./mlruns`` already holds file-store data: MLflow would
-    then serve that file store, which aiotrack cannot do yet, so this is a usage error.
+    ``sqlite:///mlflow.db``, unless ``./mlruns`` already holds file-store data (a numeric
+    directory with a ``meta.yaml``): that file store is then served, as MLflow 3.18 does.
     """
     if _has_mlruns_data(cwd / MLRUNS_DIR):
-        raise _UsageError(
-            f"no --backend-store-uri given and ./{MLRUNS_DIR} holds MLflow file-store data, "
-            "which mlflow server would serve; aiotrack cannot read the file store yet (tracking "
-            f"it in its own issue): pass --backend-store-uri {DEFAULT_BACKEND_STORE_URI} to start "
-            f"with a SQLite database (`mlflow migrate-filestore --source ./{MLRUNS_DIR} --target "
-            f"{DEFAULT_BACKEND_STORE_URI}` copies the data into it), or wait for file-store support"
-        )
+        return f"./{MLRUNS_DIR}"
     return DEFAULT_BACKEND_STORE_URI
 
 

@@ -118,10 +118,10 @@ class Config:
     backend_store_uri: str = _option(
         DEFAULT_BACKEND_STORE_URI,
         "URI to which to persist experiment and run data. Acceptable URIs are "
-        "SQLAlchemy-compatible database connection strings (e.g. 'sqlite:///path/to/file.db'). "
-        "By default, data is logged to a local SQLite database (sqlite:///mlflow.db); like "
-        "mlflow server, an existing ./mlruns file store is picked instead when present (which "
-        "aiotrack cannot serve yet).",
+        "SQLAlchemy-compatible database connection strings (e.g. 'sqlite:///path/to/file.db') "
+        "or local file paths / file: URIs (MLflow's file store, e.g. './mlruns'). By default, "
+        "data is logged to a local SQLite database (sqlite:///mlflow.db); like mlflow server, "
+        "an existing ./mlruns file store is served instead when present.",
         type=str,
         env="MLFLOW_BACKEND_STORE_URI",
         metavar="PATH",
@@ -534,20 +534,9 @@ class UnsupportedSetting:
 def unsupported_settings(config: Config) -> list[UnsupportedSetting]:
     """The settings of ``config`` that aiotrack cannot honour yet (empty when it can run).
 
-    Covers the `UNSUPPORTED` options set to non-default values, and a file-store backend.
+    Covers the `UNSUPPORTED` options set to non-default values.
     """
     found: list[UnsupportedSetting] = []
-    if is_file_store_uri(config.backend_store_uri):
-        found.append(
-            UnsupportedSetting(
-                "backend_store_uri",
-                config.backend_store_uri,
-                "aiotrack cannot serve a file store (a local path or file: URI) yet; pass a "
-                "database URI such as --backend-store-uri "
-                f"{DEFAULT_BACKEND_STORE_URI} (`mlflow migrate-filestore` copies file-store "
-                "data into one)",
-            )
-        )
     for name, hint in UNSUPPORTED:
         value = getattr(config, name)
         if value == _FIELD_DEFAULTS[name]:

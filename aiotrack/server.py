@@ -38,7 +38,7 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
 from aiotrack.app import create_app
-from aiotrack.config import Config
+from aiotrack.config import Config, is_file_store_uri
 from aiotrack.errors import TemporarilyUnavailable
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.migrate import SchemaError, ensure_schema
@@ -75,6 +75,14 @@ def effective_workers(config: Config) -> int:
             config.workers,
         )
         return 1
+    if is_file_store_uri(config.backend_store_uri):
+        log.warning(
+            "--workers %d ignored: with a file-store backend (./mlruns) aiotrack runs ONE "
+            "process, whose write lock keeps param and meta.yaml updates consistent; one async "
+            "process already serves many concurrent requests.",
+            config.workers,
+        )
+        return 1
     return config.workers
 
 
@@ -82,7 +90,15 @@ async def prepare_database(config: Config) -> None:
     """Create or check the schema and the default experiment once, before workers start.
 
     Raises `SchemaError` (with the fix in its message) for a database aiotrack cannot serve.
+    A file store (./mlruns) is created with experiment 0 when missing, as MLflow does.
     """
+    if is_file_store_uri(config.backend_store_uri):
+        from aiotrack.store.file import FileTrackingStore
+
+        await FileTrackingStore(
+            config.backend_store_uri, artifact_root=config.effective_default_artifact_root
+        ).ensure_default_experiment()
+        return
     db = Database(to_async_url(config.backend_store_uri))
     try:
         await ensure_schema(db.engine, uri=config.backend_store_uri)

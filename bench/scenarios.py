@@ -194,7 +194,7 @@ async def mixed(url: str, jobs: int, duration: float, rate_hz: float = 10.0) -> 
         async def ui() -> None:
             while time.perf_counter() < end:
                 p0 = time.perf_counter()
-                status, _ = await c.post(
+                await c.post(
                     "/runs/search", {"experiment_ids": [exp], "max_results": 100}
                 )
                 polls.append(time.perf_counter() - p0)

@@ -256,7 +256,6 @@ UNSUPPORTED_ARGS: list[tuple[list[str], str]] = [
     (["--secrets-cache-max-size", "10"], "--secrets-cache-max-size 10"),
     (["--workspace-store-uri", "sqlite:///ws.db"], "--workspace-store-uri sqlite:///ws.db"),
     (["--enable-workspaces"], "--enable-workspaces"),
-    (["--backend-store-uri", "./mlruns"], "--backend-store-uri ./mlruns"),
 ]  # fmt: skip
 
 
@@ -314,8 +313,8 @@ def test_default_valued_unsupported_options_are_fine(env: dict[str, str]) -> Non
 
 
 def test_backend_without_async_driver_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    errors = refused(["server", "--backend-store-uri", "mysql://u:secret@h/db"], capsys)
-    assert "--backend-store-uri: MySQL" in errors
+    errors = refused(["server", "--backend-store-uri", "mssql://u:secret@h/db"], capsys)
+    assert "--backend-store-uri: Microsoft SQL Server" in errors
     assert "secret" not in errors
 
 
@@ -339,13 +338,16 @@ def test_default_backend_is_sqlite(tmp_path: Path, files: tuple[str, ...]) -> No
 
 
 @pytest.mark.parametrize("files", [("0/meta.yaml",), ("123456789012345678/meta.yaml",)])
-def test_default_backend_with_mlruns_data_is_refused(
-    tmp_path: Path, files: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+def test_default_backend_with_mlruns_data_is_the_file_store(
+    tmp_path: Path, files: tuple[str, ...]
 ) -> None:
     _mlruns(tmp_path, *files)
-    errors = refused(["server"], capsys)
-    assert "./mlruns holds MLflow file-store data" in errors
-    assert "pass --backend-store-uri sqlite:///mlflow.db" in errors
+    assert config().backend_store_uri == "./mlruns"
+
+
+@pytest.mark.parametrize("uri", ["./mlruns", "/abs/mlruns", "file:///abs/mlruns"])
+def test_file_store_backend_is_accepted(uri: str) -> None:
+    assert config("--backend-store-uri", uri).backend_store_uri == uri
 
 
 def test_explicit_backend_ignores_mlruns(tmp_path: Path) -> None:
@@ -412,8 +414,8 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_bad_uri(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["db", "upgrade", "mysql://h/db"]) == 2
-    assert "aiotrack db upgrade: error: MySQL" in capsys.readouterr().err
+    assert main(["db", "upgrade", "mssql://h/db"]) == 2
+    assert "aiotrack db upgrade: error: Microsoft SQL Server" in capsys.readouterr().err
 
 
 # --- as a process --------------------------------------------------------------------------------

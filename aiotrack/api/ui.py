@@ -23,11 +23,16 @@ argument; limits from :mod:`aiotrack.store.sql.ui_queries`):
     ``order_by`` (repeated, MLflow's grammar), ``run_view_type`` (``ACTIVE_ONLY``...),
     ``offset`` (default 0), ``limit`` (default 100, at most ``MAX_TABLE_ROWS`` = 1000),
     ``params`` / ``metrics`` / ``tags`` (repeated: the columns to project, at most
-    ``MAX_TABLE_COLUMNS`` = 200 together). Answers ``{"total": N, "offset": o, "runs": [{run_id,
-    run_name, status, start_time, end_time, user_id, lifecycle_stage, params: {k: v}, metrics:
-    {k: latest value or null for NaN}, tags: {k: v}}]}``; ``tags`` always carries
-    ``mlflow.parentRunId``, ``mlflow.source.name`` and ``mlflow.user`` when set. Filter and sort
-    semantics are exactly ``runs/search``'s, so a window equals the same slice of its pages.
+    ``MAX_TABLE_COLUMNS`` = 200 together), ``nested`` (``true``: only top-level runs, those
+    whose ``mlflow.parentRunId`` names no other run of these experiments in this view),
+    ``parent_id`` (only the children of that run). Answers ``{"total": N, "offset": o, "runs":
+    [{run_id, run_name, status, start_time, end_time, user_id, lifecycle_stage, params: {k: v},
+    metrics: {k: latest value or null for NaN}, tags: {k: v}, child_count}]}``; ``tags`` always
+    carries ``mlflow.parentRunId``, ``mlflow.source.name`` and ``mlflow.user`` when set;
+    ``child_count`` (children in this view) is filled with ``nested`` or ``parent_id``, else 0;
+    with ``nested``, ``total`` counts the top-level runs and ``all_total`` every matching run.
+    Filter and sort semantics are exactly ``runs/search``'s, so a window equals the same slice
+    of its pages.
 
 ``GET /api/aiotrack/metrics/sampled``
     ``run_ids`` (repeated, at most ``MAX_SAMPLED_RUNS`` = 100), ``key``, ``points`` (values per
@@ -36,7 +41,9 @@ argument; limits from :mod:`aiotrack.store.sql.ui_queries`):
     The runs' points are grouped in SQL into ``points // 2`` buckets of
     ``width`` steps on one grid shared by every run (bucket ``b`` starts at step
     ``lo + b * width``); each bucket keeps its **minimum and maximum** value, so a single-step
-    spike survives any downsampling. ``width == 1`` means full resolution. Answers ``{"key",
+    spike survives any downsampling. ``width == 1`` means full resolution. A zoom on a time
+    axis is a step range too: the UI maps the chosen time span to the steps of the buckets
+    whose ``ts_min..ts_max`` meet it and asks for those. Answers ``{"key",
     "lo", "hi", "width", "runs": {run_id: {"bucket": [...], "min": [...], "max": [...],
     "count": [...]}}}`` (plus ``"ts_min"``/``"ts_max"``, ms, with ``x=time``); NaN points are
     left out, runs with no point in range are absent.
@@ -47,12 +54,13 @@ from __future__ import annotations
 import html
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from aiotrack.api.codec import json_response
-from aiotrack.api.messages import Message, enum, int64, repeated_string, string
+from aiotrack.api.messages import Message, boolean, enum, int64, repeated_string, string
 from aiotrack.errors import InvalidParameter
 from aiotrack.keys import UI_QUERIES
 from aiotrack.store.entities import ViewType
@@ -96,6 +104,8 @@ class RunTableRequest(Message):
     params: list[str] = repeated_string()
     metrics: list[str] = repeated_string()
     tags: list[str] = repeated_string()
+    nested: bool = boolean(default=False)
+    parent_id: str | None = string()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,7 @@ async def experiment_keys(request: web.Request) -> web.Response:
 
 async def run_table(request: web.Request) -> web.Response:
     msg = await RunTableRequest.from_request(request)
-    total, runs = await request.app[UI_QUERIES].run_table(
+    total, all_total, runs = await request.app[UI_QUERIES].run_table(
         experiment_ids=msg.experiment_ids,
         filter_string=msg.filter,
         order_by=msg.order_by or [],
@@ -125,8 +135,14 @@ async def run_table(request: web.Request) -> web.Response:
         params=msg.params or [],
         metrics=msg.metrics or [],
         tags=msg.tags or [],
+        nested=bool(msg.nested),
+        parent_id=msg.parent_id or None,
     )
-    return json_response({"total": total, "offset": msg.offset, "runs": [asdict(r) for r in runs]})
+    page: dict[str, Any] = {"total": total, "offset": msg.offset}
+    if all_total is not None:
+        page["all_total"] = all_total
+    page["runs"] = [asdict(r) for r in runs]
+    return json_response(page)
 
 
 async def sampled_history(request: web.Request) -> web.Response:

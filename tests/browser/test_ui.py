@@ -19,7 +19,7 @@ CHART_BUDGET_S = 2.0
 
 def visible_names(page: Any, n: int) -> list[str]:
     """Run names of the first ``n`` rendered rows, top to bottom."""
-    return page.eval_on_selector_all(
+    return page.eval_on_selector_all(  # type: ignore[no-any-return]
         ".grid .row[data-run-id]",
         """(rows, n) => rows
             .map(r => [parseInt(r.style.top), r.querySelector('.name a').textContent])
@@ -186,6 +186,24 @@ def test_million_point_chart_renders_fast_and_keeps_the_spike(
     )
     screenshot(page, "chart-1m-zoomed")
 
+    # Wall-clock axis (the seeded points are 1 ms apart): a zoom on time refetches the steps
+    # under it at a finer resolution too, and the spike (at 77.8% of the span) is still there.
+    page.get_by_label("X axis").select_option("wall")
+    page.wait_for_selector(".plot[data-axis='wall'][data-times='1']", timeout=10_000)
+    assert float(page.get_attribute(".plot", "data-ymax") or "nan") == SPIKE_VALUE
+    time_width = int(page.get_attribute(".plot", "data-width") or 0)
+    assert time_width > 1
+    box = page.locator(".plot .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.774, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.782, y, steps=4)
+    page.mouse.up()
+    page.wait_for_function(
+        f"Number(document.querySelector('.plot').dataset.width) < {time_width}", timeout=10_000
+    )
+    assert float(page.get_attribute(".plot", "data-ymax") or "nan") == SPIKE_VALUE
+    screenshot(page, "chart-1m-wall-zoomed")
+
 
 def test_run_page_shows_params_metrics_tags_and_a_tag_edit_persists(
     seeded: Seeded, page: Any, screenshot: Any
@@ -282,8 +300,8 @@ def test_experiments_list_search_create_rename_delete_restore(
     page.fill("input[aria-label='Search experiments by name']", "renamed-in")
     row = page.locator("[data-testid=experiments] tr:has-text('renamed-in-browser')")
     row.wait_for()
-    page.once("dialog", lambda d: d.accept())
     row.locator("button:text('Delete')").click()
+    page.click("[data-testid=confirm-dialog] button:text-is('Delete')")
     page.wait_for_selector("text=No experiments matching")
     page.check("text=Show deleted")
     row.wait_for()

@@ -105,6 +105,10 @@ FILTERS: list[tuple[str, set[str]]] = [
     # tags
     ("tags.team = 'vision'", {"alpha", "gamma"}),
     ("tags.team != 'vision'", {"beta"}),
+    # case-sensitive keys and values on every backend (MySQL's collations ignore case)
+    ("tags.team = 'VISION'", set()),
+    ("tags.TEAM = 'vision'", set()),
+    ("params.MODEL LIKE '%'", set()),
     ("tags.env LIKE 'P%'", {"alpha"}),
     ("tags.env ILIKE 'p%'", {"alpha"}),
     ("tags.env ILIKE '%'", {"alpha", "gamma"}),

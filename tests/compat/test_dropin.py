@@ -1,7 +1,8 @@
 """Drop-in: a database written by ``mlflow server`` is served by aiotrack with the same answers,
 and a database aiotrack created is served by ``mlflow server`` with the same answers.
 
-For each backend (a temporary SQLite file, a fresh PostgreSQL database) and each direction:
+For each backend (a temporary SQLite file, a fresh PostgreSQL or MariaDB database) and each
+direction:
 
 1. the *writer* server starts on an empty database and the real mlflow client logs a fixed data
    set into it (:func:`populate`: experiments with tags, a deleted experiment, runs with params,
@@ -38,6 +39,7 @@ import requests
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from tests.mariadb import drop_mariadb_database, new_mariadb_database
 from tests.servers import (
     RunningServer,
     drop_postgres_database,
@@ -343,11 +345,19 @@ def assert_all_ok(name: str, answers: dict[str, Any]) -> None:
 @pytest.fixture(params=[
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
 ])  # fmt: skip
 def backend_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file path that does not exist yet, or a fresh PG database."""
+    """An empty database: a SQLite file path that does not exist yet, or a fresh PG/MariaDB one."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'dropin.db'}"
+        return
+    if request.param == "mariadb":
+        uri = new_mariadb_database("dropin")
+        try:
+            yield uri
+        finally:
+            drop_mariadb_database(uri)
         return
     uri = new_postgres_database("aiotrack_dropin")
     try:

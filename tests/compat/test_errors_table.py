@@ -11,8 +11,8 @@ The module is parametrized over targets:
 
 * ``reference``: ``mlflow server`` 3.17.2 on a temporary SQLite file. Its results prove the
   table *is* MLflow's behaviour; rerun ``pytest -k reference`` whenever a row changes.
-* ``aiotrack-sqlite`` / ``aiotrack-postgres``: aiotrack on a temporary SQLite file and on a fresh
-  PostgreSQL database. On top of the row's expectation, aiotrack must
+* ``aiotrack-sqlite`` / ``aiotrack-postgres`` / ``aiotrack-mariadb``: aiotrack on a temporary
+  SQLite file and on a fresh PostgreSQL or MariaDB database. On top of the row's expectation, aiotrack must
 
   - never answer 5xx unless MLflow answers 5xx for that row, and
   - write nothing when it rejects a request: the experiments (all view types), the runs of the
@@ -68,6 +68,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.mariadb import drop_mariadb_database, new_mariadb_database
 from tests.servers import (
     RunningServer,
     drop_postgres_database,
@@ -100,6 +101,7 @@ TARGETS = [
     pytest.param("reference", marks=pytest.mark.reference, id="reference"),
     pytest.param("aiotrack-sqlite", id="aiotrack-sqlite"),
     pytest.param("aiotrack-postgres", marks=pytest.mark.postgres, id="aiotrack-postgres"),
+    pytest.param("aiotrack-mariadb", marks=pytest.mark.mariadb, id="aiotrack-mariadb"),
 ]
 
 
@@ -120,9 +122,11 @@ def target(
     """One server per target for the whole module (reference start-up costs 5-10 s)."""
     name: str = request.param
     workdir: Path = tmp_path_factory.mktemp(f"errors-{name}")
-    pg_uri = None
+    pg_uri = my_uri = None
     if name.endswith("postgres"):
         pg_uri = backend_uri = new_postgres_database("aiotrack_errors")
+    elif name.endswith("mariadb"):
+        my_uri = backend_uri = new_mariadb_database("errors")
     else:
         backend_uri = f"sqlite:///{workdir / 'mlflow.db'}"
     try:
@@ -135,6 +139,8 @@ def target(
     finally:
         if pg_uri is not None:
             drop_postgres_database(pg_uri)
+        if my_uri is not None:
+            drop_mariadb_database(my_uri)
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ async def _load(url: str, run_ids: list[str], kill: asyncio.Event) -> dict[str, 
                     if resp.status == 200:
                         acked[run].append(step)
                     await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return  # the server is gone
             step += 1
 

@@ -1,6 +1,7 @@
 """Fixtures of the registry / logged-model suite: a live aiotrack per backend, the real client.
 
-``registry_server`` is one aiotrack process per backend (SQLite file, fresh PostgreSQL database)
+``registry_server`` is one aiotrack process per backend (SQLite file, fresh PostgreSQL or MariaDB
+database)
 for the session, started with ``--default-artifact-root file://<tmp>/artifacts`` so that the
 client writes and reads model files directly; ``proxy_server`` is one with the default
 ``mlflow-artifacts:/`` root, so model files go through aiotrack's artifact proxy.
@@ -32,6 +33,7 @@ for _var in (
 import mlflow  # noqa: E402  (after the env vars above)
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from tests.mariadb import drop_mariadb_database, new_mariadb_database  # noqa: E402
 from tests.servers import (  # noqa: E402
     RunningServer,
     drop_postgres_database,
@@ -42,6 +44,7 @@ from tests.servers import (  # noqa: E402
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
 ]
 
 
@@ -49,6 +52,8 @@ def _server(backend: str, workdir: Path, *args: str) -> Iterator[RunningServer]:
     db_uri = None
     if backend == "sqlite":
         backend_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    elif backend == "mariadb":
+        db_uri = backend_uri = new_mariadb_database("registry")
     else:
         db_uri = backend_uri = new_postgres_database("aiotrack_registry")
     try:
@@ -58,7 +63,9 @@ def _server(backend: str, workdir: Path, *args: str) -> Iterator[RunningServer]:
         finally:
             server.stop()
     finally:
-        if db_uri is not None:
+        if db_uri is not None and backend == "mariadb":
+            drop_mariadb_database(db_uri)
+        elif db_uri is not None:
             drop_postgres_database(db_uri)
 
 

@@ -21,6 +21,7 @@ import requests
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from tests.mariadb import drop_mariadb_database, new_mariadb_database
 from tests.servers import (
     RunningServer,
     drop_postgres_database,
@@ -123,10 +124,18 @@ def reads(url: str) -> dict[str, Any]:
 @pytest.fixture(params=[
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
 ])  # fmt: skip
 def backend_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'dropin.db'}"
+        return
+    if request.param == "mariadb":
+        uri = new_mariadb_database("regdropin")
+        try:
+            yield uri
+        finally:
+            drop_mariadb_database(uri)
         return
     uri = new_postgres_database("aiotrack_regdropin")
     try:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.mariadb import drop_mariadb_database, new_mariadb_database
 from tests.servers import (
     RunningServer,
     drop_postgres_database,
@@ -192,6 +193,7 @@ TARGETS = [
     pytest.param("reference", id="reference", marks=pytest.mark.reference),
     pytest.param("aiotrack-sqlite", id="aiotrack-sqlite"),
     pytest.param("aiotrack-postgres", id="aiotrack-postgres", marks=pytest.mark.postgres),
+    pytest.param("aiotrack-mariadb", id="aiotrack-mariadb", marks=pytest.mark.mariadb),
 ]
 
 
@@ -218,6 +220,8 @@ def target(
     db_uri = None
     if name == "aiotrack-postgres":
         db_uri = backend = new_postgres_database("aiotrack_regerr")
+    elif name == "aiotrack-mariadb":
+        db_uri = backend = new_mariadb_database("regerr")
     else:
         backend = f"sqlite:///{workdir / 'mlflow.db'}"
     try:
@@ -229,7 +233,9 @@ def target(
         finally:
             server.stop()
     finally:
-        if db_uri is not None:
+        if db_uri is not None and name == "aiotrack-mariadb":
+            drop_mariadb_database(db_uri)
+        elif db_uri is not None:
             drop_postgres_database(db_uri)
 
 

@@ -3,10 +3,11 @@
 The reference databases come from a real MLflow in its own virtualenv: the interpreter named by
 ``AIOTRACK_MLFLOW_REFERENCE_PYTHON``, default ``<repo>/.venv-ref/bin/python``. PostgreSQL tests
 use ``AIOTRACK_TEST_PG_URI`` (an admin URI, default ``postgresql://postgres@127.0.0.1:5432/postgres``)
-and create/drop their own ``aiotrack_schema_*`` databases. When either is missing the tests skip,
-except under ``CI=true`` where they fail.
+and create/drop their own ``aiotrack_schema_*`` databases; MariaDB tests use ``tests.mariadb``
+(``AIOTRACK_TEST_MYSQL_URI``) and ``aiotrack_schema*`` databases. When a service is missing the
+tests skip, except under ``CI=true`` where they fail.
 
-What must be identical (on SQLite *and* PostgreSQL), after reflection:
+What must be identical (on SQLite, PostgreSQL *and* MariaDB), after reflection:
 
 * table names; per table the column names **in order**, their types (as the dialect compiles the
   reflected type), nullability, server defaults, generated-column expressions and identity;
@@ -53,7 +54,14 @@ from aiotrack.store.sql.migrate import (
     upgrade,
 )
 from aiotrack.store.sql.schema import metadata
-from aiotrack.store.sql.urls import ConfigError, is_postgresql, is_sqlite, to_async_url
+from aiotrack.store.sql.urls import (
+    ConfigError,
+    is_mysql,
+    is_postgresql,
+    is_sqlite,
+    to_async_url,
+)
+from tests.mariadb import drop_mariadb_database, mariadb_available, new_mariadb_database
 
 REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -155,11 +163,18 @@ def _describe_sync(conn: Connection) -> dict[str, Any]:
             "indexes": sorted(indexes, key=lambda ix: str(ix[0])),
             "check_constraints": checks,
         }
+    functions: Sequence[Any] = []
     if dialect.name == "sqlite":
         triggers = conn.exec_driver_sql(
             "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
         ).all()
-        functions: Sequence[Any] = []
+    elif dialect.name == "mysql":
+        triggers = conn.exec_driver_sql(
+            "SELECT trigger_name, event_object_table, CONCAT_WS(' ', action_timing, "
+            "event_manipulation, action_orientation, action_statement) "
+            "FROM information_schema.triggers WHERE trigger_schema = DATABASE() "
+            "ORDER BY trigger_name"
+        ).all()
     else:
         triggers = conn.exec_driver_sql(
             "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
@@ -274,6 +289,39 @@ def _sync_pg_url(async_url: str) -> str:
     return make_url(async_url).set(drivername="postgresql+psycopg2").render_as_string(False)
 
 
+class MariaDatabases:
+    """Creates scratch ``aiotrack_schema*`` MariaDB databases and drops them at teardown."""
+
+    def __init__(self) -> None:
+        self.uris: list[str] = []
+
+    def create(self, purpose: str) -> str:
+        """A new empty database; returns its ``mysql+pymysql://`` URI (sync, for MLflow)."""
+        uri = new_mariadb_database(f"schema_{purpose}")
+        self.uris.append(uri)
+        return uri
+
+    def drop_all(self) -> None:
+        for uri in self.uris:
+            drop_mariadb_database(uri)
+
+
+@pytest.fixture(scope="module")
+def maria() -> Iterator[MariaDatabases]:
+    mariadb_available()
+    dbs = MariaDatabases()
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="module")
+def mlflow_mariadb(maria: MariaDatabases) -> str:
+    """Async URL of a MariaDB database created by the reference ``mlflow db upgrade``."""
+    uri = maria.create("ref")
+    _mlflow_db_upgrade(uri)
+    return to_async_url(uri)
+
+
 @pytest.fixture(scope="module")
 def mlflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database created by the reference ``mlflow db upgrade`` (read-only: copy it)."""
@@ -328,6 +376,41 @@ def test_postgresql_schema_matches_mlflow(pg: PgDatabases, mlflow_pg: str) -> No
     reference, ours = asyncio.run(_describe(mlflow_pg)), asyncio.run(_describe(ours_url))
     assert _differences(reference, ours) == []
     assert ours["alembic_version"] == [MLFLOW_HEAD_REVISION]
+
+
+@pytest.mark.reference
+@pytest.mark.mariadb
+def test_mariadb_schema_matches_mlflow(maria: MariaDatabases, mlflow_mariadb: str) -> None:
+    ours_url = to_async_url(maria.create("ours"))
+    asyncio.run(_ensure(ours_url))
+    reference, ours = asyncio.run(_describe(mlflow_mariadb)), asyncio.run(_describe(ours_url))
+    assert _differences(reference, ours) == []
+    assert ours["alembic_version"] == [MLFLOW_HEAD_REVISION]
+
+
+@pytest.mark.reference
+@pytest.mark.mariadb
+def test_ensure_schema_is_a_noop_on_mlflow_mariadb(mlflow_mariadb: str) -> None:
+    before = asyncio.run(_describe(mlflow_mariadb))
+    asyncio.run(_ensure(mlflow_mariadb))
+    assert _differences(before, asyncio.run(_describe(mlflow_mariadb))) == []
+
+
+@pytest.mark.mariadb
+async def test_ensure_schema_concurrently_on_mariadb(maria: MariaDatabases) -> None:
+    url = to_async_url(maria.create("race"))
+    engines = [create_async_engine(url, poolclass=NullPool) for _ in range(3)]
+    try:
+        await asyncio.gather(*(ensure_schema(e) for e in engines))
+        await ensure_schema(engines[0])
+        async with engines[0].connect() as conn:
+            versions = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+            workspaces = (await conn.exec_driver_sql("SELECT count(*) FROM workspaces")).scalar()
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert versions == [(MLFLOW_HEAD_REVISION,)]
+    assert workspaces == 1
 
 
 def test_metadata_covers_every_mlflow_table(mlflow_sqlite_described: dict[str, Any]) -> None:
@@ -492,6 +575,17 @@ def test_upgrade_without_mlflow_migrations_says_what_to_install(
             "postgresql://u@/db?host=/var/run/postgresql",
             "postgresql+asyncpg://u@/db?host=%2Fvar%2Frun%2Fpostgresql",
         ),
+        ("mysql://u:p@h:3307/db", "mysql+asyncmy://u:p@h:3307/db"),
+        ("mysql+pymysql://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mysql+mysqldb://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mysql+mysqlconnector://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mysql+aiomysql://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mysql+asyncmy://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mariadb://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mariadb+pymysql://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mariadb+mariadbconnector://u@h/db", "mysql+asyncmy://u@h/db"),
+        ("mysql://u:p%40ss@h/db?charset=utf8mb4", "mysql+asyncmy://u:p%40ss@h/db?charset=utf8mb4"),
+        ("mysql://u@h/db?ssl_ca=/ca.pem", "mysql+asyncmy://u@h/db?ssl_ca=%2Fca.pem"),
     ],
 )
 def test_to_async_url(uri: str, expected: str) -> None:
@@ -501,9 +595,7 @@ def test_to_async_url(uri: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("mysql://u:p@h/db", "not supported yet"),
-        ("mysql+pymysql://u@h/db", "not supported yet"),
-        ("mariadb://u@h/db", "not supported yet"),
+        ("mysql://u@h/db?sslmode=require", "sslmode"),
         ("mssql+pyodbc://u@h/db", "not supported"),
         ("oracle://u@h/db", "Unsupported database URI scheme"),
         ("./mlruns", "not a database URI"),
@@ -518,7 +610,7 @@ def test_to_async_url_errors(uri: str, message: str) -> None:
 
 def test_config_error_hides_password() -> None:
     with pytest.raises(ConfigError) as info:
-        to_async_url("mysql://user:secret@h/db")
+        to_async_url("mssql://user:secret@h/db")
     assert "secret" not in str(info.value)
 
 
@@ -526,6 +618,8 @@ def test_backend_predicates() -> None:
     assert is_sqlite("sqlite+aiosqlite:///x.db") and is_sqlite("sqlite://")
     assert is_postgresql("postgresql+asyncpg://u@h/db") and is_postgresql("postgres://u@h/db")
     assert not is_sqlite("postgresql://u@h/db") and not is_postgresql("sqlite://")
+    assert is_mysql("mysql+asyncmy://u@h/db") and is_mysql("mariadb://u@h/db")
+    assert not is_mysql("postgresql://u@h/db") and not is_mysql("sqlite://")
 
 
 async def test_ensure_schema_with_an_engine_that_begins_its_own_transactions(

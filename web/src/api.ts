@@ -95,9 +95,13 @@ export interface TableRun {
   params: Record<string, string>;
   metrics: Record<string, number | null>;
   tags: Record<string, string | null>;
+  /** Children in this view; filled only for nested / parent_id queries. */
+  child_count: number;
 }
 export interface TablePage {
   total: number;
+  /** With nested: every matching run, children included (total counts top-level runs). */
+  all_total?: number;
   offset: number;
   runs: TableRun[];
 }
@@ -164,6 +168,8 @@ export const api = {
       params?: string[];
       metrics?: string[];
       tags?: string[];
+      nested?: boolean;
+      parent_id?: string;
     },
     signal?: AbortSignal,
   ) => get<TablePage>("api/aiotrack/runs/table", q, signal),

@@ -2,9 +2,9 @@
 
 Reads run on pooled connections. Writes go through :meth:`Database.write`, one transaction per
 call; on SQLite they are serialised by an ``asyncio.Lock`` around the single writer (WAL mode lets
-readers carry on meanwhile), on PostgreSQL they run concurrently on the pool. Every request's
-writes happen inside one ``write()`` block, so a request lands whole or not at all. The speed
-work will put group commit behind this same method.
+readers carry on meanwhile), on PostgreSQL and MySQL/MariaDB they run concurrently on the pool.
+Every request's writes happen inside one ``write()`` block, so a request lands whole or not at
+all. The speed work will put group commit behind this same method.
 """
 
 from __future__ import annotations
@@ -40,6 +40,14 @@ CONNECT_TIMEOUT = 5
 #: serialization failures / deadlocks (40001, 40P01).
 _RETRYABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 _RETRYABLE_SQLSTATES = ("40001", "40P01")
+#: MySQL/MariaDB error numbers that mean "try again later": connection refused/lost/killed
+#: (client 2002/2003/2006/2013/2014/2045/2055, server 1927/4031), too many connections (1040),
+#: server shutting down (1053), lock wait timeout (1205), deadlock (1213), access denied or unknown
+#: database (1044/1045/1049: a deployment problem, not the client's).
+_MYSQL_UNAVAILABLE = frozenset(
+    {1040, 1044, 1045, 1049, 1053, 1205, 1213, 1927, 4031}
+    | {2002, 2003, 2006, 2013, 2014, 2045, 2055}
+)
 _UNAVAILABLE_HINT = (
     "aiotrack reconnects by itself; check that the database server is running and reachable"
 )
@@ -62,9 +70,17 @@ class Database:
             if self.dialect == "postgresql":
                 # Fail fast (503) instead of hanging for asyncpg's 60 s when the host is down.
                 kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT}
+            elif self.dialect == "mysql":
+                # READ COMMITTED as on PostgreSQL: a write's checks see the latest commits and
+                # InnoDB takes no gap locks (fewer deadlocks between concurrent writers). Recycle
+                # connections before the server's wait_timeout drops them.
+                kwargs.update(isolation_level="READ COMMITTED", pool_recycle=3600)
+                kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+        elif self.dialect == "mysql":
+            event.listen(self.engine.sync_engine, "connect", _mysql_on_connect)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._executor: ThreadPoolExecutor | None = None
         self._sync_engine: Engine | None = None
@@ -92,7 +108,8 @@ class Database:
 
         On SQLite this is one hop to the dedicated writer thread, which runs the whole
         transaction on its own ``sqlite3`` connection (``BEGIN IMMEDIATE``) while holding the
-        same lock as :meth:`write`; on PostgreSQL it is ``run_sync`` on a pooled connection.
+        same lock as :meth:`write`; on PostgreSQL and MySQL it is ``run_sync`` on a pooled
+        connection.
         Used by the group-commit log writer, whose transactions must cost one thread hop, not
         one per statement.
         """
@@ -141,6 +158,18 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _mysql_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Experiment 0 ("Default") is inserted with an explicit id into an AUTO_INCREMENT column,
+    # which MySQL turns into the next id unless NO_AUTO_VALUE_ON_ZERO is set (MLflow sets it
+    # around that insert; aiotrack never inserts 0 otherwise). asyncmy talks utf8mb4 by default.
+    cursor = dbapi_conn.cursor()
+    cursor.execute(
+        "SET SESSION sql_mode = "
+        "TRIM(BOTH ',' FROM CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO'))"
+    )
+    cursor.close()
+
+
 def _sqlite_on_connect_immediate(dbapi_conn: Any, record: Any) -> None:
     _sqlite_on_connect(dbapi_conn, record)
     # Let SQLAlchemy's "begin" event emit the BEGIN (pysqlite's own would be deferred).
@@ -161,6 +190,11 @@ def _translate_errors() -> Any:
     except AiotrackError:
         raise
     except OperationalError as exc:
+        code = _mysql_code(exc)
+        if code is not None and code not in _MYSQL_UNAVAILABLE and not _retryable(exc):
+            # MySQL reports most server-side refusals (a failed CHECK, a SIGNAL) as
+            # OperationalError; only the codes above mean "try again".
+            raise BadRequest(f"{exc.orig}") from exc
         raise TemporarilyUnavailable(
             f"Database is temporarily unavailable: {exc.orig}; {_UNAVAILABLE_HINT}"
         ) from exc
@@ -185,8 +219,19 @@ def _translate_errors() -> Any:
         ) from exc
 
 
+def _mysql_code(exc: DBAPIError) -> int | None:
+    """The MySQL/MariaDB error number of a driver error, None for other drivers."""
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return args[0]
+    return None
+
+
 def _retryable(exc: DBAPIError) -> bool:
-    """Whether the driver error's SQLSTATE says "try again later" rather than "bad request"."""
+    """Whether the driver error's SQLSTATE (or MySQL error number) says "try again later"
+    rather than "bad request"."""
+    if _mysql_code(exc) in _MYSQL_UNAVAILABLE:
+        return True
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if not isinstance(state, str):
         return False

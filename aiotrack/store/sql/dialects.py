@@ -1,12 +1,22 @@
-"""The few statements whose SQL differs between backends, behind one function each."""
+"""The few statements whose SQL differs between backends, behind one function each.
+
+``dialect`` is the backend name (``sqlite``, ``postgresql`` or ``mysql``; MariaDB is ``mysql``).
+Store code calls these helpers and never tests the dialect itself.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Boolean, String, and_, bindparam, func, literal, or_
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 __all__ = [
+    "CASE_SENSITIVE_OPS",
+    "case_sensitive",
     "insert_ignore",
     "latest_metric_upsert_sql",
     "metric_insert_sql",
@@ -20,11 +30,21 @@ def _insert(dialect: str, table: Any) -> Any:
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert support for the {dialect} dialect yet")
+    if dialect == "mysql":
+        return mysql.insert(table)
+    raise NotImplementedError(f"no upsert support for the {dialect} dialect")
 
 
 def insert_ignore(dialect: str, table: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` (duplicate rows are dropped silently)."""
+    """``INSERT ... ON CONFLICT DO NOTHING`` (duplicate rows are dropped silently).
+
+    On MySQL: ``ON DUPLICATE KEY UPDATE <first key column> = <itself>``, a no-op on a duplicate
+    key only. (``INSERT IGNORE`` would also turn foreign-key violations and too-long values
+    into warnings, silently dropping or truncating data.)
+    """
+    if dialect == "mysql":
+        first = next(iter(table.primary_key.columns)).name
+        return mysql.insert(table).on_duplicate_key_update({first: table.c[first]})
     return _insert(dialect, table).on_conflict_do_nothing()
 
 
@@ -37,8 +57,16 @@ def upsert(
 ) -> Any:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET col = excluded.col [WHERE ...]``.
 
-    ``where`` is a callable ``(table, excluded) -> clause`` limiting which conflicts update.
+    ``where`` is a callable ``(table, excluded) -> clause`` limiting which conflicts update. On
+    MySQL it is ``ON DUPLICATE KEY UPDATE`` (any unique key of the table conflicts; ``keys``
+    must be its primary key) and ``where`` is not supported: MySQL applies the assignments one
+    by one, so a condition on updated columns would change half-way.
     """
+    if dialect == "mysql":
+        if where is not None:
+            raise NotImplementedError("conditional upserts are not portable to MySQL")
+        stmt = mysql.insert(table)
+        return stmt.on_duplicate_key_update({col: stmt.inserted[col] for col in update})
     stmt = _insert(dialect, table)
     excluded = stmt.excluded
     return stmt.on_conflict_do_update(
@@ -47,6 +75,84 @@ def upsert(
         where=where(table, excluded) if where is not None else None,
     )
 
+
+# --- string comparisons that are case-sensitive everywhere -------------------------------------
+
+#: The comparators MLflow makes case-sensitive on MySQL, whose default collations ignore case.
+CASE_SENSITIVE_OPS = frozenset({"=", "!=", "LIKE", "IN", "NOT IN"})
+
+_PLAIN: dict[str, Any] = {
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    "LIKE": lambda c, v: c.like(v),
+    "IN": lambda c, v: c.in_(v),
+    "NOT IN": lambda c, v: ~c.in_(v),
+}
+
+
+class _CaseSensitive(ColumnElement[bool]):
+    """``column <op> value``, compiled per dialect (see :func:`case_sensitive`)."""
+
+    __visit_name__ = "aiotrack_case_sensitive"
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's traversal protocol)
+        ("operator_name", InternalTraversal.dp_string),
+        ("target", InternalTraversal.dp_clauseelement),
+        ("bound", InternalTraversal.dp_clauseelement),
+    ]
+    type = Boolean()
+    _is_implicitly_boolean = True  # a predicate: no "= 1" where booleans are not native
+
+    def __init__(self, operator_name: str, target: Any, bound: Any) -> None:
+        self.operator_name = operator_name
+        self.target = target
+        self.bound = bound
+
+    @property
+    def _from_objects(self) -> Any:
+        return self.target._from_objects
+
+
+@compiles(_CaseSensitive)
+def _compile_plain(element: _CaseSensitive, compiler: Any, **kw: Any) -> str:
+    # SQLite (case_sensitive_like on) and PostgreSQL compare strings case-sensitively already.
+    plain = _PLAIN[element.operator_name](element.target, element.bound)
+    return str(compiler.process(plain, **kw))
+
+
+@compiles(_CaseSensitive, "mysql")
+def _compile_mysql(element: _CaseSensitive, compiler: Any, **kw: Any) -> str:
+    # MLflow 3.17.2's mysql_comparison_func: the collated comparison first (it can use an
+    # index), then the byte-wise one; IN / NOT IN compare bytes only.
+    column, value, op = element.target, element.bound, element.operator_name
+    binary = func.binary(column, type_=column.type)
+    if op == "=":
+        expr = and_(column == value, binary == value)
+    elif op == "!=":
+        expr = or_(column != value, binary != value)
+    elif op == "LIKE":
+        expr = and_(column.like(value), binary.like(value))
+    elif op == "IN":
+        expr = binary.in_(value)
+    else:
+        expr = ~binary.in_(value)
+    return str(compiler.process(expr.self_group(), **kw))
+
+
+def case_sensitive(op: str, column: Any, value: Any) -> ColumnElement[bool] | None:
+    """``column <op> value`` compared case-sensitively on every backend, as MLflow does, for
+    a string ``column`` and ``op`` in :data:`CASE_SENSITIVE_OPS`; None otherwise (the caller
+    then compares as usual)."""
+    if op not in CASE_SENSITIVE_OPS or not isinstance(getattr(column, "type", None), String):
+        return None
+    if op in ("IN", "NOT IN"):
+        bound = bindparam(None, list(value), type_=column.type, expanding=True, unique=True)
+    else:
+        bound = literal(value, type_=column.type)
+    return _CaseSensitive(op, column, bound)
+
+
+# --- the metric hot path -----------------------------------------------------------------------
 
 # The two statements of the metric hot path are plain driver SQL run with executemany: per row
 # they skip SQLAlchemy's parameter processing, which dominated the cost of a 1000-metric batch.
@@ -57,6 +163,8 @@ _LATEST_COLUMNS = "key, value, timestamp, step, is_nan, run_uuid"
 def _placeholders(dialect: str, n: int) -> str:
     if dialect == "postgresql":
         return ", ".join(f"${i}" for i in range(1, n + 1))
+    if dialect == "mysql":
+        return ", ".join(["%s"] * n)
     return ", ".join("?" * n)
 
 
@@ -71,10 +179,32 @@ _PG_LATEST_ROWS = (
     "$5::boolean[], $6::varchar[])"
 )
 
+#: MySQL: ``key`` is a reserved word; asyncmy rewrites an executemany of ``INSERT ... VALUES
+#: (%s, ...) ON DUPLICATE KEY ...`` into multi-row INSERTs.
+_MYSQL_METRIC_INSERT = (
+    "INSERT INTO metrics (`key`, value, timestamp, run_uuid, step, is_nan) "
+    f"VALUES ({_placeholders('mysql', 6)}) ON DUPLICATE KEY UPDATE is_nan = is_nan"
+)
+#: ON DUPLICATE KEY UPDATE applies its assignments left to right, each seeing the ones before, so
+#: the "(step, timestamp, value) strictly greater" rule is spread over them: ``is_nan`` and
+#: ``value`` test the whole triple while it is untouched; ``timestamp`` then only needs
+#: ``(step, timestamp)`` (when those tie, writing the new timestamp changes nothing) and
+#: ``step`` only its maximum.
+_MYSQL_NEWER = "(VALUES(step), VALUES(timestamp), VALUES(value)) > (step, timestamp, value)"
+_MYSQL_LATEST_UPSERT = (
+    "INSERT INTO latest_metrics (`key`, value, timestamp, step, is_nan, run_uuid) "
+    f"VALUES ({_placeholders('mysql', 6)}) ON DUPLICATE KEY UPDATE "
+    f"is_nan = IF({_MYSQL_NEWER}, VALUES(is_nan), is_nan), "
+    f"value = IF({_MYSQL_NEWER}, VALUES(value), value), "
+    "timestamp = IF((VALUES(step), VALUES(timestamp)) > (step, timestamp), "
+    "VALUES(timestamp), timestamp), "
+    "step = GREATEST(step, VALUES(step))"
+)
+
 
 def rows_as_columns(dialect: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The parameters for ``metric_insert_sql``/``latest_metric_upsert_sql``: the rows as they
-    are (executemany) on SQLite, one tuple of column lists on PostgreSQL."""
+    are (executemany) on SQLite and MySQL, one tuple of column lists on PostgreSQL."""
     if dialect == "postgresql":
         return [tuple(list(column) for column in zip(*rows, strict=True))]
     return rows
@@ -82,6 +212,8 @@ def rows_as_columns(dialect: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any
 
 def metric_insert_sql(dialect: str) -> str:
     """Rows ``(key, value, timestamp, run_uuid, step, is_nan)``; exact duplicates are dropped."""
+    if dialect == "mysql":
+        return _MYSQL_METRIC_INSERT
     source = _PG_METRIC_ROWS if dialect == "postgresql" else f"VALUES ({_placeholders(dialect, 6)})"
     return f"INSERT INTO metrics ({_METRIC_COLUMNS}) {source} ON CONFLICT DO NOTHING"
 
@@ -89,6 +221,8 @@ def metric_insert_sql(dialect: str) -> str:
 def latest_metric_upsert_sql(dialect: str) -> str:
     """Rows ``(key, value, timestamp, step, is_nan, run_uuid)``: a point replaces the stored
     latest one only when its ``(step, timestamp, value)`` is strictly greater."""
+    if dialect == "mysql":
+        return _MYSQL_LATEST_UPSERT
     source = _PG_LATEST_ROWS if dialect == "postgresql" else f"VALUES ({_placeholders(dialect, 6)})"
     return (
         f"INSERT INTO latest_metrics ({_LATEST_COLUMNS}) {source} "

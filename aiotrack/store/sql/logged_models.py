@@ -38,6 +38,7 @@ from aiotrack.store.sql.schema.logged_models import (
     SqlLoggedModelTag,
 )
 from aiotrack.store.sql.schema.tracking import SqlExperiment
+from aiotrack.store.sql.search import compare as compare_op
 from aiotrack.uris import append_path
 from aiotrack.validation import parse_experiment_id
 
@@ -419,22 +420,10 @@ class SqlLoggedModelStore:
         return Page(items, token)
 
 
-_OPS: dict[str, Any] = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    "LIKE": lambda c, v: c.like(v),
-    "ILIKE": lambda c, v: c.ilike(v),
-    "IN": lambda c, v: c.in_(list(v)),
-    "NOT IN": lambda c, v: ~c.in_(list(v)),
-}
-
-
 def _filter_clause(c: Comparison, dataset_conds: Sequence[Any]) -> Any:
-    compare = _OPS[c.op]
+    def compare(column: Any, value: Any) -> Any:
+        return compare_op(c.op, column, value)
+
     if c.entity == "attribute":
         value = c.value
         if c.key == "status" and isinstance(value, str):
@@ -443,16 +432,20 @@ def _filter_clause(c: Comparison, dataset_conds: Sequence[Any]) -> Any:
             value = int(names[value]) if value in names else value
         return compare(_ATTRIBUTES[c.key], value)
     if c.entity == "metric":
-        conds = [LMM.metric_name == c.key, compare(LMM.metric_value, c.value)]
+        conds = [compare_op("=", LMM.metric_name, c.key), compare(LMM.metric_value, c.value)]
         if dataset_conds:
             conds.append(or_(*dataset_conds))
         return LM.model_id.in_(select(LMM.model_id).where(*conds))
     if c.entity == "param":
         return LM.model_id.in_(
-            select(LMP.model_id).where(LMP.param_key == c.key, compare(LMP.param_value, c.value))
+            select(LMP.model_id).where(
+                compare_op("=", LMP.param_key, c.key), compare(LMP.param_value, c.value)
+            )
         )
     return LM.model_id.in_(
-        select(LMT.model_id).where(LMT.tag_key == c.key, compare(LMT.tag_value, c.value))
+        select(LMT.model_id).where(
+            compare_op("=", LMT.tag_key, c.key), compare(LMT.tag_value, c.value)
+        )
     )
 
 

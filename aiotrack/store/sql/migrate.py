@@ -13,13 +13,15 @@ The schema is identified, as in MLflow, by the single row of ``alembic_version``
     tables but no alembic_version row -> SchemaError (not an MLflow database)
 
 Creation and upgrades take a lock first (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN
-IMMEDIATE`` on SQLite) and run in one transaction, so several workers starting on an empty
-database create the schema once.
+IMMEDIATE`` on SQLite, the named lock ``GET_LOCK`` on MySQL/MariaDB, released by ``_unlock``) and
+run in one transaction, so several workers starting on an empty database create the schema once.
+(MySQL commits each DDL statement by itself; the named lock alone keeps the workers apart.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from dataclasses import dataclass
 from typing import TextIO
@@ -29,7 +31,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import insert, inspect
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -89,6 +91,9 @@ assert MLFLOW_REVISIONS[-1] == MLFLOW_HEAD_REVISION
 _MLFLOW_VERSION = "MLflow 3.17.2"
 #: Arbitrary constant key of the PostgreSQL advisory lock taken while creating/upgrading.
 _PG_LOCK_KEY = 0x6169_6F74_7261_636B  # "aiotrack"
+#: MySQL named lock (per server: the database name is part of it) and how long to wait for it.
+_MYSQL_LOCK_PREFIX = "aiotrack_schema:"
+_MYSQL_LOCK_WAIT_S = 300
 
 
 class SchemaError(RuntimeError):
@@ -160,9 +165,17 @@ def create_schema(connection: Connection) -> None:
 
 
 def _create_and_stamp(connection: Connection) -> None:
-    create_schema(connection)
-    script = ScriptDirectory.from_config(alembic_config())
-    MigrationContext.configure(connection).stamp(script, "head")
+    # MySQL answers each named PRIMARY KEY of MLflow's schema with a warning ("Name 'run_pk'
+    # ignored"), which asyncmy logs: ~70 lines of noise on every new database.
+    driver_log = logging.getLogger("asyncmy")
+    level = driver_log.level
+    driver_log.setLevel(logging.ERROR)
+    try:
+        create_schema(connection)
+        script = ScriptDirectory.from_config(alembic_config())
+        MigrationContext.configure(connection).stamp(script, "head")
+    finally:
+        driver_log.setLevel(level)
 
 
 def _aiotrack_can_upgrade_from(revision: str) -> bool:
@@ -214,6 +227,16 @@ async def _lock(connection: AsyncConnection) -> None:
     name = connection.dialect.name
     if name == "postgresql":
         await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+    elif name == "mysql":
+        got = await connection.scalar(
+            text("SELECT GET_LOCK(CONCAT(:prefix, DATABASE()), :wait)"),
+            {"prefix": _MYSQL_LOCK_PREFIX, "wait": _MYSQL_LOCK_WAIT_S},
+        )
+        if got != 1:
+            raise SchemaError(
+                f"Timed out after {_MYSQL_LOCK_WAIT_S} s waiting for another process to finish "
+                "creating or upgrading the schema"
+            )
     elif name == "sqlite":
         # pysqlite/aiosqlite would not begin a transaction before DDL on their own; BEGIN
         # IMMEDIATE also takes the write lock up front, so a second process waits here. The
@@ -223,6 +246,18 @@ async def _lock(connection: AsyncConnection) -> None:
         raw = await connection.get_raw_connection()
         if not getattr(raw.driver_connection, "in_transaction", False):
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def _unlock(connection: AsyncConnection) -> None:
+    """Release what ``_lock`` took beyond the transaction (MySQL's named lock lives on the
+    connection, which goes back to the pool)."""
+    if connection.dialect.name == "mysql" and not connection.closed:
+        await connection.rollback()
+        await connection.scalar(
+            text("SELECT RELEASE_LOCK(CONCAT(:prefix, DATABASE()))"),
+            {"prefix": _MYSQL_LOCK_PREFIX},
+        )
+        await connection.rollback()
 
 
 def _where(engine: AsyncEngine | AsyncConnection) -> str:
@@ -244,12 +279,15 @@ async def ensure_schema(engine: AsyncEngine, *, uri: str | None = None) -> None:
         _check(state, where)
         await connection.rollback()
         await _lock(connection)
-        state = await connection.run_sync(read_schema_state)  # another process may have won
-        if state.is_empty:
-            await connection.run_sync(_create_and_stamp)
-            await connection.commit()
-            return
-        _check(state, where)
+        try:
+            state = await connection.run_sync(read_schema_state)  # another process may have won
+            if state.is_empty:
+                await connection.run_sync(_create_and_stamp)
+                await connection.commit()
+                return
+            _check(state, where)
+        finally:
+            await _unlock(connection)
 
 
 async def _upgrade(uri: str, out: TextIO) -> None:

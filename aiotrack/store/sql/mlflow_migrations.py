@@ -21,7 +21,12 @@ __all__ = ["INSTALL_HINT", "mlflow_migrations_available", "upgrade_with_mlflow"]
 MLFLOW_MIGRATIONS_VERSION = "3.17.2"
 INSTALL_HINT = "pip install 'aiotrack[migrate]'"
 
-_SYNC_DRIVERS = {"postgresql": "postgresql+psycopg2", "postgres": "postgresql+psycopg2"}
+_SYNC_DRIVERS = {
+    "postgresql": "postgresql+psycopg2",
+    "postgres": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
 
 
 def mlflow_migrations_available() -> bool:

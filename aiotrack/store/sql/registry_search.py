@@ -69,7 +69,7 @@ def registered_model_clauses(filters: Sequence[Comparison]) -> list[ColumnElemen
         return exists().where(
             tag.workspace == rm.workspace,
             tag.name == rm.name,
-            tag.key == key,
+            compare("=", tag.key, key),
             *[_bind(c, tag.value) for c in conds],
         )
 
@@ -94,7 +94,7 @@ def model_version_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[b
             tag.workspace == mv.workspace,
             tag.name == mv.name,
             tag.version == mv.version,
-            tag.key == key,
+            compare("=", tag.key, key),
             *[_bind(c, tag.value) for c in conds],
         )
 

@@ -4,7 +4,9 @@ Semantics follow MLflow's SQL store (reference §8): a metric/param/tag comparis
 runs that have the key; metric comparisons use the latest value, where a NaN fails every
 comparison but ``!=``; ``attributes.run_name`` compares the ``mlflow.runName`` tag; sorting puts
 missing values last (for metrics: real values, then NaN, then missing) and ends with
-``start_time DESC, run_uuid ASC``.
+``start_time DESC, run_uuid ASC``. String ``=``, ``!=``, ``LIKE``, ``IN`` and ``NOT IN`` (and the
+key match of params, tags and metrics) are case-sensitive on every backend, MySQL's
+case-insensitive collations included (``dialects.case_sensitive``), as in MLflow.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from aiotrack.errors import InvalidParameter
 from aiotrack.search.ast import Comparison, OrderBy
+from aiotrack.store.sql.dialects import case_sensitive
 from aiotrack.store.sql.schema.tracking import (
     SqlDataset,
     SqlExperiment,
@@ -74,7 +77,13 @@ _OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 
 def compare(op: str, column: Any, value: Any) -> ColumnElement[bool]:
-    """``column <op> value`` for a parsed comparator (shared by every search compiler)."""
+    """``column <op> value`` for a parsed comparator (shared by every search compiler).
+
+    String equality, ``LIKE`` and ``IN`` are case-sensitive on every backend (MLflow's rule).
+    """
+    clause = case_sensitive(op, column, value)
+    if clause is not None:
+        return clause
     try:
         return _OPS[op](column, value)
     except KeyError:
@@ -82,7 +91,7 @@ def compare(op: str, column: Any, value: Any) -> ColumnElement[bool]:
 
 
 def _keyed_exists(table: Any, owner: Any, key: str, *conds: ColumnElement[bool]) -> Any:
-    return exists().where(table.run_uuid == owner, table.key == key, *conds)
+    return exists().where(table.run_uuid == owner, compare("=", table.key, key), *conds)
 
 
 def run_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnElement[bool]]:
@@ -205,7 +214,7 @@ def experiment_filter_clauses(filters: Sequence[Comparison]) -> list[ColumnEleme
             clauses.append(compare(f.op, column, value))
         elif f.entity == "tag":
             owner = SqlExperimentTag.experiment_id == SqlExperiment.experiment_id
-            key = SqlExperimentTag.key == f.key
+            key = compare("=", SqlExperimentTag.key, f.key)
             if f.op == "IS NULL":
                 clauses.append(~exists().where(owner, key))
             elif f.op == "IS NOT NULL":

@@ -129,6 +129,8 @@ class SqlTrackingStore:
     by default); ``truncate_long_values`` mirrors ``MLFLOW_TRUNCATE_LONG_VALUES``.
     """
 
+    streams_metric_history = True
+
     def __init__(
         self, db: Database, *, artifact_root: str, truncate_long_values: bool = True
     ) -> None:

@@ -5,12 +5,17 @@ aiotrack accepts the same ``--backend-store-uri`` values as MLflow and rewrites 
     sqlite:///rel.db, sqlite:////abs.db, sqlite://        -> sqlite+aiosqlite:...
     postgresql://, postgres://, postgresql+psycopg2://,
     postgresql+psycopg://, postgresql+pg8000://            -> postgresql+asyncpg://...
-    sqlite+aiosqlite://..., postgresql+asyncpg://...       -> unchanged
-    mysql..., mariadb..., mssql...                         -> ConfigError (not supported yet)
+    mysql://, mysql+pymysql://, mysql+mysqldb://,
+    mysql+mysqlconnector://, mysql+aiomysql://,
+    mariadb://, mariadb+pymysql://, ...                   -> mysql+asyncmy://...
+    sqlite+aiosqlite://..., postgresql+asyncpg://...,
+    mysql+asyncmy://...                                    -> unchanged
+    mssql...                                               -> ConfigError (not supported)
 
 User, password, host, port, database and query parameters are kept; libpq-only query parameters
-are translated for asyncpg (``sslmode`` -> ``ssl``) or rejected with a clear message. Errors are
-``ConfigError`` (a ``ValueError``): these are start-up/CLI errors, not HTTP errors.
+are translated for asyncpg (``sslmode`` -> ``ssl``), MySQL ones asyncmy cannot take are rejected,
+each with a clear message. Errors are ``ConfigError`` (a ``ValueError``): these are start-up/CLI
+errors, not HTTP errors.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 __all__ = [
     "ConfigError",
     "is_database_uri",
+    "is_mysql",
     "is_postgresql",
     "is_sqlite",
     "redact",
@@ -44,11 +50,9 @@ class _Backend:
 
 _SQLITE = _Backend("sqlite+aiosqlite")
 _POSTGRES = _Backend("postgresql+asyncpg")
-_MYSQL = _Backend(
-    None,
-    "MySQL/MariaDB backend stores are not supported yet by aiotrack "
-    "(use SQLite or PostgreSQL for now)",
-)
+#: MariaDB speaks the MySQL protocol: one driver for both (``mariadb://`` would make SQLAlchemy
+#: insist that the server is MariaDB; ``mysql+asyncmy`` detects it).
+_MYSQL = _Backend("mysql+asyncmy")
 _MSSQL = _Backend(None, "Microsoft SQL Server backend stores are not supported by aiotrack")
 
 #: Scheme -> handling. Add a row here to support another scheme (e.g. MySQL via aiomysql).
@@ -72,6 +76,9 @@ _BACKENDS: dict[str, _Backend] = {
     "mariadb": _MYSQL,
     "mariadb+pymysql": _MYSQL,
     "mariadb+mariadbconnector": _MYSQL,
+    "mariadb+mysqldb": _MYSQL,
+    "mariadb+asyncmy": _MYSQL,
+    "mariadb+aiomysql": _MYSQL,
     "mssql": _MSSQL,
     "mssql+pyodbc": _MSSQL,
     "mssql+pymssql": _MSSQL,
@@ -97,6 +104,27 @@ _PG_PASSTHROUGH = frozenset(
 )
 
 
+#: MySQL URI query parameters the SQLAlchemy asyncmy dialect takes (``ssl_*`` are gathered into
+#: its ``ssl`` argument). MLflow's ``MLFLOW_MYSQL_SSL_*`` variables are not read: use these.
+_MYSQL_QUERY = frozenset(
+    {
+        "charset",
+        "connect_timeout",
+        "read_timeout",
+        "write_timeout",
+        "init_command",
+        "unix_socket",
+        "local_infile",
+        "ssl_ca",
+        "ssl_cert",
+        "ssl_key",
+        "ssl_capath",
+        "ssl_cipher",
+        "ssl_check_hostname",
+    }
+)
+
+
 def _parse(uri: str) -> URL:
     if "://" not in uri:
         raise ConfigError(
@@ -114,7 +142,7 @@ def _backend(url: URL) -> _Backend:
     if backend is None:
         raise ConfigError(
             f"Unsupported database URI scheme {url.drivername!r}; aiotrack supports "
-            "sqlite:/// and postgresql:// URIs"
+            "sqlite:///, postgresql:// and mysql:// URIs"
         )
     return backend
 
@@ -138,11 +166,21 @@ def _postgres_query(url: URL) -> dict[str, str | tuple[str, ...]]:
     return query
 
 
-def to_async_url(uri: str) -> str:
-    """Return ``uri`` rewritten for SQLAlchemy's async drivers (aiosqlite, asyncpg).
+def _mysql_query(url: URL) -> dict[str, str | tuple[str, ...]]:
+    rejected = sorted(key for key in url.query if key not in _MYSQL_QUERY)
+    if rejected:
+        raise ConfigError(
+            f"Query parameter(s) {', '.join(rejected)} of the MySQL URI are not supported by "
+            f"aiotrack's asyncmy driver; supported: {', '.join(sorted(_MYSQL_QUERY))}"
+        )
+    return dict(url.query)
 
-    Raises ``ConfigError`` for non-database URIs, unsupported backends (MySQL is planned, MSSQL is
-    not) and PostgreSQL query parameters asyncpg cannot take.
+
+def to_async_url(uri: str) -> str:
+    """Return ``uri`` rewritten for SQLAlchemy's async drivers (aiosqlite, asyncpg, asyncmy).
+
+    Raises ``ConfigError`` for non-database URIs, unsupported backends (MSSQL) and query
+    parameters the async driver cannot take.
     """
     url = _parse(uri)
     backend = _backend(url)
@@ -151,13 +189,14 @@ def to_async_url(uri: str) -> str:
     if backend is _SQLITE:
         # Rewrite only the scheme so relative/absolute/memory paths stay byte-for-byte the same.
         return "sqlite+aiosqlite" + uri[uri.index("://") :]
-    new = url.set(drivername=backend.async_driver, query=_postgres_query(url))
+    query = _mysql_query(url) if backend is _MYSQL else _postgres_query(url)
+    new = url.set(drivername=backend.async_driver, query=query)
     return new.render_as_string(hide_password=False)
 
 
 def is_database_uri(uri: str) -> bool:
-    """True when ``uri`` is a SQL database URI aiotrack recognises (even one it cannot use yet,
-    like MySQL: ``to_async_url`` then explains), False for paths and other schemes."""
+    """True when ``uri`` is a SQL database URI aiotrack recognises (even one it cannot use, like
+    MSSQL: ``to_async_url`` then explains), False for paths and other schemes."""
     try:
         _backend(_parse(uri))
     except ConfigError:
@@ -173,6 +212,11 @@ def is_sqlite(url: str | URL) -> bool:
 def is_postgresql(url: str | URL) -> bool:
     """True for ``postgresql``/``postgres`` URLs with any driver."""
     return make_url(url).get_backend_name() in ("postgresql", "postgres")
+
+
+def is_mysql(url: str | URL) -> bool:
+    """True for ``mysql``/``mariadb`` URLs with any driver."""
+    return make_url(url).get_backend_name() in ("mysql", "mariadb")
 
 
 def redact(uri: str | URL) -> str:

@@ -1,6 +1,8 @@
 // A grid of metric charts with shared controls; the chosen keys and options live in the URL
 // (charts = JSON list of keys, x = step|wall|relative, log = 1, smooth = 0..0.99).
+import { useRef, useState } from "preact/hooks";
 import { ChartRun, MetricChart, XAxis } from "./MetricChart";
+import { Dialog } from "./Dialog";
 import { Route, setQuery } from "../router";
 
 const DEFAULT_CHARTS = 6;
@@ -13,6 +15,36 @@ export function chartKeys(route: Route, all: string[]): string[] {
     /* fall through to the default */
   }
   return all.slice(0, DEFAULT_CHARTS);
+}
+
+/** Which metrics get a chart: a popover dialog of checkboxes (keyboard: see Dialog). */
+function MetricPicker({ keys, chosen }: { keys: string[]; chosen: string[] }) {
+  const [open, setOpen] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  return (
+    <div class="popover-wrap">
+      <button ref={button} aria-haspopup="dialog" aria-expanded={open} onClick={() => setOpen(!open)}>
+        Metrics ({chosen.length})
+      </button>
+      {open && (
+        <Dialog label="Choose metrics to chart" onClose={() => setOpen(false)} anchor={button} testId="metric-picker">
+          <div class="choices">
+            {keys.slice(0, 500).map((k) => (
+              <label class="check" key={k}>
+                <input
+                  type="checkbox"
+                  checked={chosen.includes(k)}
+                  onChange={() => setQuery({ charts: JSON.stringify(chosen.includes(k) ? chosen.filter((x) => x !== k) : [...chosen, k]) })}
+                />
+                {k}
+              </label>
+            ))}
+          </div>
+          <button onClick={() => setOpen(false)}>Done</button>
+        </Dialog>
+      )}
+    </div>
+  );
 }
 
 export function ChartControls({ route, keys }: { route: Route; keys: string[] }) {
@@ -43,21 +75,7 @@ export function ChartControls({ route, keys }: { route: Route; keys: string[] })
           onChange={(e) => setQuery({ smooth: e.currentTarget.value === "0" ? undefined : e.currentTarget.value })}
         />
       </label>
-      <details class="popover-wrap">
-        <summary>Metrics ({chosen.length})</summary>
-        <div class="popover choices">
-          {keys.slice(0, 500).map((k) => (
-            <label class="check" key={k}>
-              <input
-                type="checkbox"
-                checked={chosen.includes(k)}
-                onChange={() => setQuery({ charts: JSON.stringify(chosen.includes(k) ? chosen.filter((x) => x !== k) : [...chosen, k]) })}
-              />
-              {k}
-            </label>
-          ))}
-        </div>
-      </details>
+      <MetricPicker keys={keys} chosen={chosen} />
     </div>
   );
 }

@@ -1,16 +1,16 @@
 // Pick the table's columns: attributes, then every param, metric and tag key of the experiment.
-import { useEffect, useRef, useState } from "preact/hooks";
+// A popover dialog: focus moves in, Tab stays inside, Escape or "Done" closes it and focus goes
+// back to the "Columns" button.
+import { useRef, useState } from "preact/hooks";
 import { Keys } from "../api";
 import { ATTRS, colId, Column, Kind } from "../columns";
+import { Dialog } from "./Dialog";
 
 export function ColumnChooser({ keys, cols, onChange }: { keys: Keys | null; cols: Column[]; onChange: (c: Column[]) => void }) {
   const [open, setOpen] = useState(false);
   const [q, setQ] = useState("");
-  const dialog = useRef<HTMLDivElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
   const chosen = new Set(cols.map(colId));
-  useEffect(() => {
-    if (open) dialog.current?.querySelector("input")?.focus();
-  }, [open]);
 
   const toggle = (c: Column) => {
     const id = colId(c);
@@ -25,19 +25,11 @@ export function ColumnChooser({ keys, cols, onChange }: { keys: Keys | null; col
   const needle = q.toLowerCase();
   return (
     <div class="popover-wrap">
-      <button aria-haspopup="dialog" aria-expanded={open} onClick={() => setOpen(!open)}>
+      <button ref={button} aria-haspopup="dialog" aria-expanded={open} onClick={() => setOpen(!open)}>
         Columns ({cols.length})
       </button>
       {open && (
-        <div
-          class="popover"
-          role="dialog"
-          aria-label="Choose columns"
-          ref={dialog}
-          onKeyDown={(e) => {
-            if (e.key === "Escape") setOpen(false);
-          }}
-        >
+        <Dialog label="Choose columns" onClose={() => setOpen(false)} anchor={button} testId="column-chooser">
           <input type="search" placeholder="Find a key" aria-label="Find a column" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
           <div class="choices">
             {groups.map(([title, kind, list]) => {
@@ -60,7 +52,7 @@ export function ColumnChooser({ keys, cols, onChange }: { keys: Keys | null; col
             })}
           </div>
           <button onClick={() => setOpen(false)}>Done</button>
-        </div>
+        </Dialog>
       )}
     </div>
   );

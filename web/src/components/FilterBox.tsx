@@ -72,6 +72,7 @@ export function FilterBox({ value, keys, onSubmit }: { value: string; keys: Keys
       <input
         ref={input}
         type="text"
+        role="combobox"
         spellcheck={false}
         autoComplete="off"
         aria-label="Filter runs"

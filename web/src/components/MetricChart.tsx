@@ -1,7 +1,9 @@
 // One metric across runs, drawn by uPlot from /api/aiotrack/metrics/sampled: the server buckets
 // the history by step and keeps each bucket's min and max, so spikes survive. Each bucket becomes
 // up to two points (min, then max half a bucket later) on a step grid shared by every run.
-// Dragging a range refetches it at up to full resolution; double-click or "Reset" zooms out.
+// Dragging a range refetches it at up to full resolution, on every x axis: on a time axis the
+// chosen span becomes the step range of the buckets whose [ts_min, ts_max] meet it (the server
+// buckets by step only), and the x scale is then set to the span. Double-click or "Reset" zooms out.
 import uPlot from "uplot";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, isAbort, Sampled } from "../api";
@@ -61,14 +63,15 @@ export function stepColumns(s: Sampled, ids: string[]): Data {
   return cols;
 }
 
-/** Time axes: per-run (ts, value) pairs joined into aligned columns (x in seconds). */
-function timeColumns(s: Sampled, ids: string[], relative: boolean): Data {
+/** Time axes: per-run (ts, value) pairs joined into aligned columns (x in seconds; relative to
+ * `origin(id)` ms, the run's first point, when `relative`). */
+function timeColumns(s: Sampled, ids: string[], relative: boolean, origin: (id: string) => number | undefined): Data {
   const tables: uPlot.AlignedData[] = ids.map((id) => {
     const r = s.runs[id];
     if (!r || !r.ts_min || !r.ts_max) return [[], []] as unknown as uPlot.AlignedData;
     const tsMin = r.ts_min;
     const tsMax = r.ts_max;
-    const t0 = relative ? tsMin[0] : 0;
+    const t0 = relative ? (origin(id) ?? tsMin[0]) : 0;
     const xs: number[] = [];
     const ys: number[] = [];
     r.bucket.forEach((_, i) => {
@@ -87,6 +90,28 @@ function timeColumns(s: Sampled, ids: string[], relative: boolean): Data {
   return uPlot.join(tables) as unknown as Data;
 }
 
+/** The step range of the buckets (of any run) whose time span meets [a, b] seconds on the
+ * chart's x axis, or null when none does. */
+export function stepsForTimes(s: Sampled, ids: string[], a: number, b: number, relative: boolean, origin: (id: string) => number | undefined): [number, number] | null {
+  const lo = s.lo ?? 0;
+  let from = Infinity;
+  let to = -Infinity;
+  for (const id of ids) {
+    const r = s.runs[id];
+    if (!r || !r.ts_min || !r.ts_max) continue;
+    const t0 = relative ? (origin(id) ?? r.ts_min[0]) : 0;
+    const A = a * 1000 + t0;
+    const B = b * 1000 + t0;
+    r.bucket.forEach((bk, i) => {
+      if (r.ts_max![i] >= A && r.ts_min![i] <= B) {
+        from = Math.min(from, lo + bk * s.width);
+        to = Math.max(to, lo + (bk + 1) * s.width - 1);
+      }
+    });
+  }
+  return from <= to ? [from, Math.min(to, s.hi ?? to)] : null;
+}
+
 function smooth(y: (number | null)[], w: number): (number | null)[] {
   if (!w) return y;
   let acc: number | null = null;
@@ -101,13 +126,21 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const [range, setRange] = useState<[number, number] | null>(null);
+  // Time axes: the x span (chart units) chosen by the zoom, applied to the refetched data.
+  const [span, setSpan] = useState<[number, number] | null>(null);
+  // Each run's first timestamp (ms) from the unzoomed data: the origin of "relative time".
+  const origins = useRef(new Map<string, number>());
   const [data, setData] = useState<Sampled | null>(null);
   const [error, setError] = useState("");
   const [tick, setTick] = useState(0);
   const ids = runs.map((r) => r.id);
   const idsKey = ids.join(",");
 
-  useEffect(() => setRange(null), [idsKey, metricKey, xAxis]);
+  const zoomOut = () => {
+    setRange(null);
+    setSpan(null);
+  };
+  useEffect(zoomOut, [idsKey, metricKey, xAxis]);
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -125,6 +158,8 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
         ctl.signal,
       )
       .then((s) => {
+        if (!range)
+          for (const [id, r] of Object.entries(s.runs)) if (r.ts_min?.length) origins.current.set(id, r.ts_min[0]);
         setData(s);
         setError("");
       })
@@ -139,7 +174,9 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
     if (!el || !data) return;
     plot.current?.destroy();
     plot.current = null;
-    let cols = xAxis === "step" ? stepColumns(data, ids) : timeColumns(data, ids, xAxis === "relative");
+    const origin = (id: string) => origins.current.get(id);
+    const relative = xAxis === "relative";
+    let cols = xAxis === "step" ? stepColumns(data, ids) : timeColumns(data, ids, relative, origin);
     cols = [cols[0], ...cols.slice(1).map((y) => smooth(y, smoothing))];
     if (logY) cols = [cols[0], ...cols.slice(1).map((y) => y.map((v) => (v !== null && v > 0 ? v : null)))];
     let ymax = -Infinity;
@@ -153,6 +190,8 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
     el.dataset.points = String(points);
     el.dataset.ymax = points ? String(ymax) : "";
     el.dataset.width = String(data.width);
+    el.dataset.axis = xAxis;
+    el.dataset.times = Object.values(data.runs).some((r) => r.ts_min) ? "1" : "0";
     // Canvas does not resolve CSS variables: read the theme's colours once per render.
     const css = getComputedStyle(document.documentElement);
     const fg = css.getPropertyValue("--fg").trim() || "#1d2330";
@@ -170,25 +209,42 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
         { ...axis, label: xAxis === "step" ? "step" : xAxis === "relative" ? "seconds" : undefined },
         { ...axis, size: 60 },
       ],
-      cursor: { drag: { x: true, y: false, setScale: xAxis !== "step" } },
+      cursor: { drag: { x: true, y: false, setScale: false } },
       series: [
         { label: xAxis === "step" ? "step" : "time" },
-        ...runs.map((r, i) => ({ label: r.name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: false } })),
+        // Points are drawn for short series only ("auto" in MLflow: fewer than 60), so a metric
+        // logged once is a dot rather than nothing.
+        ...runs.map((r, i) => ({
+          label: r.name,
+          stroke: COLORS[i % COLORS.length],
+          width: 1.5,
+          spanGaps: true,
+          points: { show: (cols[i + 1] ?? []).filter((v) => v !== null).length < 60, size: 6, fill: COLORS[i % COLORS.length] },
+        })),
       ],
       hooks: {
         setSelect: [
           (u: uPlot) => {
-            if (xAxis !== "step" || u.select.width < 3) return;
-            const a = Math.floor(u.posToVal(u.select.left, "x"));
-            const b = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+            if (u.select.width < 3) return;
+            const x0 = u.posToVal(u.select.left, "x");
+            const x1 = u.posToVal(u.select.left + u.select.width, "x");
             u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-            if (b > a) setRange([a, b]);
+            if (xAxis === "step") {
+              const [a, b] = [Math.floor(x0), Math.ceil(x1)];
+              if (b > a) setRange([a, b]);
+              return;
+            }
+            const steps = stepsForTimes(data, ids, x0, x1, relative, origin);
+            if (!steps) return;
+            setRange(steps);
+            setSpan([x0, x1]);
           },
         ],
       },
     };
     const t0 = performance.now();
     plot.current = new uPlot(opts, cols as uPlot.AlignedData, el);
+    if (span && xAxis !== "step" && range) plot.current.setScale("x", { min: span[0], max: span[1] });
     requestAnimationFrame(() => {
       el.dataset.renderMs = String(Math.round(performance.now() - t0));
       el.dataset.ready = "1";
@@ -207,7 +263,7 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
         {data && data.width > 1 && <span class="muted"> · {data.width} steps per bucket (min/max kept)</span>}
         {data && data.width === 1 && <span class="muted"> · full resolution</span>}
         {range && (
-          <button class="small" onClick={() => setRange(null)}>
+          <button class="small" onClick={zoomOut}>
             Reset zoom
           </button>
         )}
@@ -218,7 +274,7 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
         </p>
       )}
       {data && data.lo === null && <p class="muted">No values.</p>}
-      <div class="plot" ref={box} onDblClick={() => setRange(null)} />
+      <div class="plot" ref={box} onDblClick={zoomOut} />
     </figure>
   );
 }

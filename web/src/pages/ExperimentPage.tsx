@@ -3,8 +3,9 @@
 //   filter, sort ("metrics.`acc` DESC"), cols (JSON list), sel (run ids), view (table|chart),
 //   deleted (1), charts (JSON list of metric keys), x (step|wall|relative), log (1), smooth.
 import { useEffect, useState } from "preact/hooks";
-import { api, Experiment, Keys, TableRun } from "../api";
+import { api, Experiment, isAbort, Keys, TableRun } from "../api";
 import { ColumnChooser } from "../components/ColumnChooser";
+import { ConfirmDialog } from "../components/Dialog";
 import { FilterBox, toFilter } from "../components/FilterBox";
 import { ChartControls, ChartGrid } from "../components/ChartGrid";
 import { RunsTable } from "../components/RunsTable";
@@ -18,7 +19,9 @@ export function ExperimentPage({ experimentId, route }: { experimentId: string; 
   const [error, setError] = useState("");
   const [filterError, setFilterError] = useState("");
   const [total, setTotal] = useState<number | null>(null);
+  const [topLevel, setTopLevel] = useState<number | null>(null);
   const [firstRows, setFirstRows] = useState<TableRun[]>([]);
+  const [confirming, setConfirming] = useState(false);
 
   useEffect(() => {
     api.getExperiment(experimentId).then((r) => setExp(r.experiment), (e: Error) => setError(e.message));
@@ -30,6 +33,9 @@ export function ExperimentPage({ experimentId, route }: { experimentId: string; 
   const sort = q.get("sort");
   const view = q.get("view") === "chart" ? "chart" : "table";
   const viewType = q.get("deleted") === "1" ? "DELETED_ONLY" : "ACTIVE_ONLY";
+  // As in MLflow's UI: sorted by start time with no filter, child runs are nested under their
+  // parent (the server returns top-level runs; children load when a parent is expanded).
+  const nested = !filter && (!sort || /^attributes\.start_time\s/i.test(`${sort} `));
   const selected = new Set((q.get("sel") ?? "").split(",").filter(Boolean));
   const cols: Column[] = parseCols(q.get("cols")) ?? [
     ...DEFAULT_ATTRS.map((k) => ({ kind: "attr" as const, key: k })),
@@ -41,9 +47,27 @@ export function ExperimentPage({ experimentId, route }: { experimentId: string; 
   const chartRuns = (selected.size ? [...selected] : firstRows.slice(0, 10).map((r) => r.run_id)).slice(0, 100);
   const names = new Map(firstRows.map((r) => [r.run_id, r.run_name ?? r.run_id]));
 
+  // A new filter (or none, or another page) makes an old filter error stale.
+  useEffect(() => setFilterError(""), [filter, experimentId]);
+
+  // Charts opened straight from a link (no table shown yet): chart the table's first runs.
+  useEffect(() => {
+    if (view !== "chart" || selected.size || firstRows.length) return;
+    const ctl = new AbortController();
+    api
+      .table({ experiment_ids: [experimentId], filter: filter || undefined, order_by: sort ? [sort] : [], run_view_type: viewType, offset: 0, limit: 10 }, ctl.signal)
+      .then((r) => setFirstRows(r.runs), (e: unknown) => !isAbort(e) && setError(e instanceof Error ? e.message : String(e)));
+    return () => ctl.abort();
+  }, [view, experimentId]);
+
+  const restoring = viewType === "DELETED_ONLY";
   const deleteSelected = async () => {
-    if (!confirm(`Delete ${selected.size} run(s)? They can be restored.`)) return;
-    for (const id of selected) await (viewType === "DELETED_ONLY" ? api.restoreRun(id) : api.deleteRun(id));
+    setConfirming(false);
+    try {
+      for (const id of selected) await (restoring ? api.restoreRun(id) : api.deleteRun(id));
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    }
     setQuery({ sel: undefined, _r: String(Date.now()) });
   };
 
@@ -82,13 +106,14 @@ export function ExperimentPage({ experimentId, route }: { experimentId: string; 
       <div class="toolbar small">
         <span class="muted" data-testid="run-count">
           {filterError ? "" : total === null ? "Loading runs…" : `${total.toLocaleString()} run${total === 1 ? "" : "s"}`}
+          {!filterError && topLevel !== null && total !== null && topLevel !== total && ` (${topLevel.toLocaleString()} top-level; child runs are nested under their parents)`}
           {selected.size > 0 && ` · ${selected.size} selected`}
         </span>
         {selected.size > 0 && (
           <>
             <button onClick={() => setQuery({ view: "chart" })}>Chart selected</button>
-            <button class="danger" onClick={deleteSelected}>
-              {viewType === "DELETED_ONLY" ? "Restore selected" : "Delete selected"}
+            <button class={restoring ? "" : "danger"} onClick={() => setConfirming(true)}>
+              {restoring ? "Restore selected" : "Delete selected"}
             </button>
             <button onClick={() => setSel(new Set())}>Clear selection</button>
           </>
@@ -106,13 +131,15 @@ export function ExperimentPage({ experimentId, route }: { experimentId: string; 
           filter={filter}
           sort={sort}
           viewType={viewType}
+          nested={nested}
           cols={cols}
           selected={selected}
           onSelect={setSel}
           onSort={(s) => setQuery({ sort: s ?? undefined })}
           onError={setFilterError}
-          onLoaded={(n, rows) => {
-            setTotal(n);
+          onLoaded={(n, all, rows) => {
+            setTopLevel(n);
+            setTotal(all);
             setFirstRows(rows);
           }}
         />
@@ -123,6 +150,16 @@ export function ExperimentPage({ experimentId, route }: { experimentId: string; 
           {selected.size === 0 && <p class="muted">No runs selected: charting the first {chartRuns.length} runs of the table.</p>}
           <ChartGrid route={route} runs={chartRuns.map((id) => ({ id, name: names.get(id) ?? id.slice(0, 8) }))} metricKeys={keys?.metrics ?? []} />
         </>
+      )}
+      {confirming && (
+        <ConfirmDialog
+          title={restoring ? "Restore runs" : "Delete runs"}
+          message={restoring ? `Restore ${selected.size} run(s)?` : `Delete ${selected.size} run(s)? They can be restored from “Deleted runs”.`}
+          confirmLabel={restoring ? "Restore" : "Delete"}
+          danger={!restoring}
+          onCancel={() => setConfirming(false)}
+          onConfirm={deleteSelected}
+        />
       )}
     </main>
   );

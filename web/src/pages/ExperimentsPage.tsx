@@ -1,9 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, Experiment } from "../api";
+import { ConfirmDialog, Dialog } from "../components/Dialog";
 import { fmtTime } from "../format";
 import { Route, setQuery } from "../router";
 
-/** The experiments list: server-side name search, create, rename, delete and restore. */
+/** The experiments list: server-side name search, create, rename (a dialog), delete (after a
+ * confirm dialog) and restore. */
 export function ExperimentsPage({ route }: { route: Route }) {
   const search = route.query.get("q") ?? "";
   const deleted = route.query.get("deleted") === "1";
@@ -11,8 +13,9 @@ export function ExperimentsPage({ route }: { route: Route }) {
   const [error, setError] = useState("");
   const [tick, setTick] = useState(0);
   const [newName, setNewName] = useState("");
-  const [renaming, setRenaming] = useState<string | null>(null);
+  const [renaming, setRenaming] = useState<Experiment | null>(null);
   const [renameTo, setRenameTo] = useState("");
+  const [deleting, setDeleting] = useState<Experiment | null>(null);
 
   useEffect(() => {
     const escaped = search.replace(/'/g, "\\'");
@@ -89,23 +92,7 @@ export function ExperimentsPage({ route }: { route: Route }) {
             {exps.map((e) => (
               <tr key={e.experiment_id}>
                 <td>
-                  {renaming === e.experiment_id ? (
-                    <form
-                      class="inline"
-                      onSubmit={(ev) => {
-                        ev.preventDefault();
-                        act(() => api.renameExperiment(e.experiment_id, renameTo).then(() => setRenaming(null)));
-                      }}
-                    >
-                      <input aria-label="New name" value={renameTo} onInput={(ev) => setRenameTo(ev.currentTarget.value)} autoFocus />
-                      <button type="submit">Save</button>
-                      <button type="button" onClick={() => setRenaming(null)}>
-                        Cancel
-                      </button>
-                    </form>
-                  ) : (
-                    <a href={`#/experiments/${e.experiment_id}`}>{e.name}</a>
-                  )}
+                  <a href={`#/experiments/${e.experiment_id}`}>{e.name}</a>
                 </td>
                 <td>{e.experiment_id}</td>
                 <td>{fmtTime(e.creation_time)}</td>
@@ -125,17 +112,15 @@ export function ExperimentsPage({ route }: { route: Route }) {
                   ) : (
                     <>
                       <button
+                        aria-label={`Rename ${e.name}`}
                         onClick={() => {
-                          setRenaming(e.experiment_id);
+                          setRenaming(e);
                           setRenameTo(e.name);
                         }}
                       >
                         Rename
                       </button>
-                      <button
-                        class="danger"
-                        onClick={() => confirm(`Delete experiment “${e.name}”? It can be restored.`) && act(() => api.deleteExperiment(e.experiment_id))}
-                      >
+                      <button class="danger" aria-label={`Delete ${e.name}`} onClick={() => setDeleting(e)}>
                         Delete
                       </button>
                     </>
@@ -145,6 +130,48 @@ export function ExperimentsPage({ route }: { route: Route }) {
             ))}
           </tbody>
         </table>
+      )}
+      {renaming && (
+        <Dialog modal labelledBy="rename-h" onClose={() => setRenaming(null)} testId="rename-dialog">
+          <form
+            onSubmit={(ev) => {
+              ev.preventDefault();
+              const exp = renaming;
+              setRenaming(null);
+              act(() => api.renameExperiment(exp.experiment_id, renameTo));
+            }}
+          >
+            <h2 id="rename-h">Rename experiment</h2>
+            <label class="field">
+              New name
+              <input aria-label="New name" value={renameTo} onInput={(ev) => setRenameTo(ev.currentTarget.value)} />
+            </label>
+            <div class="dialog-actions">
+              <button type="button" onClick={() => setRenaming(null)}>
+                Cancel
+              </button>
+              <button type="submit">Save</button>
+            </div>
+          </form>
+        </Dialog>
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title="Delete experiment"
+          message={
+            <>
+              Delete experiment “{deleting.name}” and its runs? It can be restored from “Show deleted”.
+            </>
+          }
+          confirmLabel="Delete"
+          danger
+          onCancel={() => setDeleting(null)}
+          onConfirm={() => {
+            const exp = deleting;
+            setDeleting(null);
+            act(() => api.deleteExperiment(exp.experiment_id));
+          }}
+        />
       )}
     </main>
   );

@@ -11,7 +11,6 @@ import datetime
 from sqlalchemy import (
     BigInteger,
     Date,
-    Float,
     Identity,
     Index,
     Integer,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import Double
 
 __all__ = [
     "SqlAssessmentDailyRollup",
@@ -55,12 +55,12 @@ class SqlTraceMetricDailyRollup(Base):
     grouping_set: Mapped[str] = mapped_column(String(50))
     trace_status: Mapped[str | None] = mapped_column(String(50))
     sample_count: Mapped[int] = mapped_column(BigInteger())
-    sum_value: Mapped[float | None] = mapped_column(Float())
-    min_value: Mapped[float | None] = mapped_column(Float())
-    max_value: Mapped[float | None] = mapped_column(Float())
-    p50_value: Mapped[float | None] = mapped_column(Float())
-    p90_value: Mapped[float | None] = mapped_column(Float())
-    p99_value: Mapped[float | None] = mapped_column(Float())
+    sum_value: Mapped[float | None] = mapped_column(Double())
+    min_value: Mapped[float | None] = mapped_column(Double())
+    max_value: Mapped[float | None] = mapped_column(Double())
+    p50_value: Mapped[float | None] = mapped_column(Double())
+    p90_value: Mapped[float | None] = mapped_column(Double())
+    p99_value: Mapped[float | None] = mapped_column(Double())
 
 
 class SqlSpanCostDailyRollup(Base):
@@ -77,6 +77,8 @@ class SqlSpanCostDailyRollup(Base):
             "grouping_set",
             "model_name",
             "model_provider",
+            # 500 characters of utf8mb4 exceed InnoDB's 3072-byte key: MLflow indexes prefixes.
+            mysql_length={"model_name": 64, "model_provider": 64},
         ),
     )
 
@@ -90,9 +92,9 @@ class SqlSpanCostDailyRollup(Base):
     model_name: Mapped[str | None] = mapped_column(String(500))
     model_provider: Mapped[str | None] = mapped_column(String(500))
     sample_count: Mapped[int] = mapped_column(BigInteger())
-    sum_value: Mapped[float | None] = mapped_column(Float())
-    min_value: Mapped[float | None] = mapped_column(Float())
-    max_value: Mapped[float | None] = mapped_column(Float())
+    sum_value: Mapped[float | None] = mapped_column(Double())
+    min_value: Mapped[float | None] = mapped_column(Double())
+    max_value: Mapped[float | None] = mapped_column(Double())
 
 
 class SqlAssessmentDailyRollup(Base):
@@ -118,9 +120,9 @@ class SqlAssessmentDailyRollup(Base):
     metric_name: Mapped[str] = mapped_column(String(250))
     grouping_set: Mapped[str] = mapped_column(String(50))
     sample_count: Mapped[int] = mapped_column(BigInteger())
-    sum_value: Mapped[float | None] = mapped_column(Float())
-    min_value: Mapped[float | None] = mapped_column(Float())
-    max_value: Mapped[float | None] = mapped_column(Float())
+    sum_value: Mapped[float | None] = mapped_column(Double())
+    min_value: Mapped[float | None] = mapped_column(Double())
+    max_value: Mapped[float | None] = mapped_column(Double())
 
 
 class SqlTraceRollupRebuild(Base):

@@ -12,7 +12,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import Double
 
 __all__ = [
     "SqlEvaluationDataset",
@@ -180,7 +180,7 @@ class SqlOnlineScoringConfig(Base):
 
     online_scoring_config_id: Mapped[str] = mapped_column(String(36))
     scorer_id: Mapped[str] = mapped_column(String(36))
-    sample_rate: Mapped[float] = mapped_column(Float())
+    sample_rate: Mapped[float] = mapped_column(Double())
     experiment_id: Mapped[int] = mapped_column(Integer())
     filter_string: Mapped[str | None] = mapped_column(Text())
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -20,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import Double
 
 __all__ = [
     "SqlEntityAssociation",
@@ -144,7 +144,7 @@ class SqlLoggedModelMetric(Base):
     metric_name: Mapped[str] = mapped_column(String(500))
     metric_timestamp_ms: Mapped[int] = mapped_column(BigInteger())
     metric_step: Mapped[int] = mapped_column(BigInteger())
-    metric_value: Mapped[float | None] = mapped_column(Float())
+    metric_value: Mapped[float | None] = mapped_column(Double())
     experiment_id: Mapped[int] = mapped_column(Integer())
     run_id: Mapped[str] = mapped_column(String(32))
     dataset_uuid: Mapped[str | None] = mapped_column(String(36))

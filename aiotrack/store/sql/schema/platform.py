@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -22,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import Double
 
 __all__ = ["SqlJob", "SqlJobLock", "SqlSchedulerLease", "SqlWorkspace"]
 
@@ -46,7 +46,7 @@ class SqlJob(Base):
     creation_time: Mapped[int] = mapped_column(BigInteger())
     job_name: Mapped[str] = mapped_column(String(500))
     params: Mapped[str] = mapped_column(Text())
-    timeout: Mapped[float | None] = mapped_column(Float())
+    timeout: Mapped[float | None] = mapped_column(Double())
     status: Mapped[int] = mapped_column(Integer())
     result: Mapped[str | None] = mapped_column(Text())
     retry_count: Mapped[int] = mapped_column(Integer())

@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Computed,
-    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -23,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import Double, LongText
 
 __all__ = [
     "SqlAssessments",
@@ -70,9 +70,9 @@ class SqlTraceInfo(Base):
     cache_read_input_tokens: Mapped[int | None] = mapped_column(BigInteger())
     cache_creation_input_tokens: Mapped[int | None] = mapped_column(BigInteger())
     cache_creation_input_tokens_above_1hr: Mapped[int | None] = mapped_column(BigInteger())
-    input_cost: Mapped[float | None] = mapped_column(Float())
-    output_cost: Mapped[float | None] = mapped_column(Float())
-    total_cost: Mapped[float | None] = mapped_column(Float())
+    input_cost: Mapped[float | None] = mapped_column(Double())
+    output_cost: Mapped[float | None] = mapped_column(Double())
+    total_cost: Mapped[float | None] = mapped_column(Double())
 
 
 class SqlTraceTag(Base):
@@ -132,7 +132,7 @@ class SqlTraceMetrics(Base):
 
     request_id: Mapped[str] = mapped_column(String(50))
     key: Mapped[str] = mapped_column(String(250))
-    value: Mapped[float | None] = mapped_column(Float())
+    value: Mapped[float | None] = mapped_column(Double())
 
 
 class SqlSpan(Base):
@@ -195,10 +195,10 @@ class SqlSpan(Base):
     duration_ns: Mapped[int | None] = mapped_column(
         BigInteger(), Computed("end_time_unix_nano - start_time_unix_nano", persisted=True)
     )
-    content: Mapped[str] = mapped_column(Text())
-    input_cost: Mapped[float | None] = mapped_column(Float())
-    output_cost: Mapped[float | None] = mapped_column(Float())
-    total_cost: Mapped[float | None] = mapped_column(Float())
+    content: Mapped[str] = mapped_column(LongText())
+    input_cost: Mapped[float | None] = mapped_column(Double())
+    output_cost: Mapped[float | None] = mapped_column(Double())
+    total_cost: Mapped[float | None] = mapped_column(Double())
     model_name: Mapped[str | None] = mapped_column(String(500))
     model_provider: Mapped[str | None] = mapped_column(String(500))
 
@@ -221,7 +221,7 @@ class SqlSpanMetrics(Base):
     trace_id: Mapped[str] = mapped_column(String(50))
     span_id: Mapped[str] = mapped_column(String(50))
     key: Mapped[str] = mapped_column(String(250))
-    value: Mapped[float | None] = mapped_column(Float())
+    value: Mapped[float | None] = mapped_column(Double())
 
 
 class SqlAssessments(Base):
@@ -263,7 +263,7 @@ class SqlAssessments(Base):
     assessment_metadata: Mapped[str | None] = mapped_column(Text())
     experiment_id: Mapped[int | None] = mapped_column(Integer())
     trace_timestamp_ms: Mapped[int | None] = mapped_column(BigInteger())
-    aggregate_value: Mapped[float | None] = mapped_column(Float())
+    aggregate_value: Mapped[float | None] = mapped_column(Double())
     is_numeric_value: Mapped[bool] = mapped_column(Boolean(), server_default=false())
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -22,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import Double, MediumText
 
 __all__ = [
     "SqlDataset",
@@ -70,7 +70,7 @@ class SqlExperimentTag(Base):
     )
 
     key: Mapped[str] = mapped_column(String(250))
-    value: Mapped[str | None] = mapped_column(Text())
+    value: Mapped[str | None] = mapped_column(MediumText())
     experiment_id: Mapped[int] = mapped_column(Integer())
 
 
@@ -148,7 +148,7 @@ class SqlMetric(Base):
     )
 
     key: Mapped[str] = mapped_column(String(250))
-    value: Mapped[float] = mapped_column(Float())
+    value: Mapped[float] = mapped_column(Double())
     timestamp: Mapped[int] = mapped_column(BigInteger())
     run_uuid: Mapped[str] = mapped_column(String(32))
     step: Mapped[int] = mapped_column(BigInteger(), server_default="0")
@@ -166,7 +166,7 @@ class SqlLatestMetric(Base):
     )
 
     key: Mapped[str] = mapped_column(String(250))
-    value: Mapped[float] = mapped_column(Float())
+    value: Mapped[float] = mapped_column(Double())
     timestamp: Mapped[int | None] = mapped_column(BigInteger())
     step: Mapped[int] = mapped_column(BigInteger())
     is_nan: Mapped[bool] = mapped_column(Boolean(create_constraint=True))
@@ -199,8 +199,8 @@ class SqlDataset(Base):
     digest: Mapped[str] = mapped_column(String(36))
     dataset_source_type: Mapped[str] = mapped_column(String(36))
     dataset_source: Mapped[str] = mapped_column(Text())
-    dataset_schema: Mapped[str | None] = mapped_column(Text())
-    dataset_profile: Mapped[str | None] = mapped_column(Text())
+    dataset_schema: Mapped[str | None] = mapped_column(MediumText())
+    dataset_profile: Mapped[str | None] = mapped_column(MediumText())
 
 
 class SqlInput(Base):

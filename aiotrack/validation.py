@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiotrack.errors import InvalidParameter
+from aiotrack.store.entities import Tag
 
 __all__ = [
     "MAX_ENTITIES_PER_BATCH",
@@ -22,6 +23,9 @@ __all__ = [
     "MAX_PARAMS_TAGS_PER_BATCH",
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
+    "checked_batch",
+    "checked_param",
+    "checked_tag",
     "invalid_value",
     "limit_length",
     "missing_value",
@@ -194,6 +198,46 @@ def validate_experiment_tag(key: str, value: str) -> None:
     validate_tag_name(key)
     limit_length("key", MAX_EXPERIMENT_TAG_KEY_LENGTH, key)
     limit_length("value", MAX_EXPERIMENT_TAG_VALUE_LENGTH, value)
+
+
+def checked_param(key: str, value: str, *, truncate: bool, path: str = "") -> Tag:
+    """A param as stored: name rules, key length, value truncated to 6000 characters when
+    ``truncate`` (``MLFLOW_TRUNCATE_LONG_VALUES``), else refused when too long."""
+    validate_param_name(key, f"{path}.key" if path else "key")
+    return Tag(
+        limit_length("Param key", MAX_KEY_LENGTH, key),
+        limit_length("Param value", MAX_PARAM_VALUE_LENGTH, value, truncate=truncate),
+    )
+
+
+def checked_tag(key: str, value: str, *, truncate: bool, path: str = "") -> Tag:
+    """A run tag as stored: name rules, key length, value truncated to 8000 characters."""
+    key_path = f"{path}.key" if path else "key"
+    validate_tag_name(key, key_path)
+    value_path = f"{path}.value" if path else "value"
+    return Tag(
+        limit_length(key_path, MAX_KEY_LENGTH, key),
+        limit_length(value_path, MAX_TAG_VALUE_LENGTH, value, truncate=truncate),
+    )
+
+
+def checked_batch(
+    metrics: Sequence[Any], params: Sequence[Tag], tags: Sequence[Tag], *, truncate: bool
+) -> tuple[list[Tag], list[Tag]]:
+    """``runs/log-batch``'s checks in MLflow's order (metrics, params, tags, limits, duplicate
+    param keys); returns the params and tags as they will be stored."""
+    validate_metrics(metrics)
+    checked_params = [
+        checked_param(p.key, p.value, truncate=truncate, path=f"params[{i}]")
+        for i, p in enumerate(params)
+    ]
+    checked_tags = [
+        checked_tag(t.key, t.value, truncate=truncate, path=f"tags[{i}]")
+        for i, t in enumerate(tags)
+    ]
+    validate_batch_limits(len(metrics), len(params), len(tags))
+    validate_param_keys_unique([p.key for p in checked_params])
+    return checked_params, checked_tags
 
 
 def parse_experiment_id(experiment_id: str | int | None) -> int:

@@ -243,8 +243,7 @@ def test_run_page_shows_params_metrics_tags_and_a_tag_edit_persists(
 
 
 def test_artifact_previews_text_png_and_csv(seeded: Seeded, page: Any, screenshot: Any) -> None:
-    if not seeded.artifacts_uploaded:
-        pytest.skip("the server has no artifact proxy route to upload through (issue: artifacts)")
+    assert seeded.artifacts_uploaded, "seeding could not upload artifacts through the proxy"
     page.goto(
         f"{seeded.url}/#/experiments/{seeded.history_experiment}/runs/{seeded.showcase_run}?tab=artifacts"
     )

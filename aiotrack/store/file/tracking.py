@@ -60,17 +60,13 @@ from aiotrack.store.file.search import (
 from aiotrack.store.pagination import decode_offset, encode_offset
 from aiotrack.uris import append_path, resolve_if_local
 from aiotrack.validation import (
-    MAX_KEY_LENGTH,
-    MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
-    limit_length,
-    validate_batch_limits,
+    checked_batch,
+    checked_param,
+    checked_tag,
     validate_experiment_name,
     validate_experiment_tag,
     validate_metric,
-    validate_metrics,
-    validate_param_keys_unique,
-    validate_param_name,
     validate_tag_name,
 )
 
@@ -221,7 +217,7 @@ class FileTrackingStore:
         tags: Sequence[Tag],
     ) -> Run:
         """A RUNNING run in an active experiment; keeps ``mlflow.runName`` in sync."""
-        tag_list = [self._tag(t.key, t.value) for t in tags]
+        tag_list = [checked_tag(t.key, t.value, truncate=self.truncate) for t in tags]
         name_tag = next((t.value for t in tag_list if t.key == runs.RUN_NAME_TAG), None)
         if run_name and name_tag and run_name != name_tag:
             raise InvalidParameter(
@@ -309,22 +305,6 @@ class FileTrackingStore:
 
     # ------------------------------------------------------------------ logging
 
-    def _param(self, key: str, value: str, path: str = "") -> Param:
-        validate_param_name(key, f"{path}.key" if path else "key")
-        return Param(
-            limit_length("Param key", MAX_KEY_LENGTH, key),
-            limit_length("Param value", MAX_PARAM_VALUE_LENGTH, value, truncate=self.truncate),
-        )
-
-    def _tag(self, key: str, value: str, path: str = "") -> Tag:
-        key_path = f"{path}.key" if path else "key"
-        validate_tag_name(key, key_path)
-        value_path = f"{path}.value" if path else "value"
-        return Tag(
-            limit_length(key_path, MAX_KEY_LENGTH, key),
-            limit_length(value_path, MAX_TAG_VALUE_LENGTH, value, truncate=self.truncate),
-        )
-
     async def _log(
         self,
         run_id: str,
@@ -356,11 +336,11 @@ class FileTrackingStore:
 
     async def log_param(self, run_id: str, key: str, value: str) -> None:
         validate_run_id(run_id)
-        await self._log(run_id, params=[self._param(key, value)])
+        await self._log(run_id, params=[checked_param(key, value, truncate=self.truncate)])
 
     async def set_tag(self, run_id: str, key: str, value: str) -> None:
         validate_run_id(run_id)
-        await self._log(run_id, tags=[self._tag(key, value)])
+        await self._log(run_id, tags=[checked_tag(key, value, truncate=self.truncate)])
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         validate_run_id(run_id)
@@ -380,11 +360,7 @@ class FileTrackingStore:
         tags: Sequence[Tag],
     ) -> None:
         validate_run_id(run_id)
-        validate_metrics(metrics)
-        checked_params = [self._param(p.key, p.value, f"params[{i}]") for i, p in enumerate(params)]
-        checked_tags = [self._tag(t.key, t.value, f"tags[{i}]") for i, t in enumerate(tags)]
-        validate_batch_limits(len(metrics), len(params), len(tags))
-        validate_param_keys_unique([p.key for p in checked_params])
+        checked_params, checked_tags = checked_batch(metrics, params, tags, truncate=self.truncate)
         await self._log(run_id, metrics, checked_params, checked_tags)
 
     # ------------------------------------------------------------------ reading

@@ -79,20 +79,16 @@ from aiotrack.store.sql.schema.tracking import (
 )
 from aiotrack.uris import append_path, resolve_if_local
 from aiotrack.validation import (
-    MAX_KEY_LENGTH,
-    MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
+    checked_batch,
+    checked_param,
+    checked_tag,
     invalid_value,
     limit_length,
     parse_experiment_id,
-    validate_batch_limits,
     validate_experiment_name,
     validate_experiment_tag,
     validate_metric,
-    validate_metrics,
-    validate_param_keys_unique,
-    validate_param_name,
-    validate_tag_name,
 )
 
 __all__ = ["SqlTrackingStore"]
@@ -487,33 +483,21 @@ class SqlTrackingStore:
 
     # ------------------------------------------------------------------ logging
 
-    def _param(self, key: str, value: str, path: str = "") -> Param:
-        validate_param_name(key, f"{path}.key" if path else "key")
-        return Param(
-            limit_length("Param key", MAX_KEY_LENGTH, key),
-            limit_length("Param value", MAX_PARAM_VALUE_LENGTH, value, truncate=self.truncate),
-        )
-
-    def _tag(self, key: str, value: str, path: str = "") -> Tag:
-        key_path = f"{path}.key" if path else "key"
-        validate_tag_name(key, key_path)
-        value_path = f"{path}.value" if path else "value"
-        return Tag(
-            limit_length(key_path, MAX_KEY_LENGTH, key),
-            limit_length(value_path, MAX_TAG_VALUE_LENGTH, value, truncate=self.truncate),
-        )
-
     async def log_metric(self, run_id: str, metric: Metric) -> None:
         validate_metric(metric.key, metric.value, metric.timestamp)
         await self.writer.submit(LogOp(run_id, metrics=[metric]))
 
     async def log_param(self, run_id: str, key: str, value: str) -> None:
         """Log a param; the same value again is a no-op, a different one a 400."""
-        await self.writer.submit(LogOp(run_id, params=[self._param(key, value)], style="param"))
+        await self.writer.submit(
+            LogOp(run_id, params=[checked_param(key, value, truncate=self.truncate)], style="param")
+        )
 
     async def set_tag(self, run_id: str, key: str, value: str) -> None:
         """Upsert a run tag; ``mlflow.runName`` also renames the run."""
-        await self.writer.submit(LogOp(run_id, tags=[self._tag(key, value)]))
+        await self.writer.submit(
+            LogOp(run_id, tags=[checked_tag(key, value, truncate=self.truncate)])
+        )
 
     async def delete_tag(self, run_id: str, key: str) -> None:
         async with self.db.write() as conn:
@@ -540,11 +524,7 @@ class SqlTrackingStore:
             or not set(run_id) <= _RUN_ID_CHARS
         ):
             raise InvalidParameter(invalid_value("run_id", run_id))
-        validate_metrics(metrics)
-        checked_params = [self._param(p.key, p.value, f"params[{i}]") for i, p in enumerate(params)]
-        checked_tags = [self._tag(t.key, t.value, f"tags[{i}]") for i, t in enumerate(tags)]
-        validate_batch_limits(len(metrics), len(params), len(tags))
-        validate_param_keys_unique([p.key for p in checked_params])
+        checked_params, checked_tags = checked_batch(metrics, params, tags, truncate=self.truncate)
         await self.writer.submit(
             LogOp(run_id, metrics=list(metrics), params=checked_params, tags=checked_tags)
         )

@@ -7,7 +7,8 @@ numbers, non-finite doubles are the strings ``"NaN"``, ``"Infinity"``, ``"-Infin
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -18,6 +19,7 @@ from aiotrack.store.entities import (
     Experiment,
     Metric,
     MetricWithRunId,
+    Page,
     Run,
     RunInfo,
     Tag,
@@ -29,16 +31,28 @@ __all__ = [
     "json_response",
     "metric_json",
     "metric_with_run_id_json",
+    "page_json",
     "run_info_json",
     "run_json",
 ]
 
+T = TypeVar("T")
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
     """Serialise ``body`` (already in wire shape) in one buffer."""
     return web.Response(body=orjson.dumps(body), status=status, headers=_JSON_HEADERS)
+
+
+def page_json(page: Page[T], key: str, serialize: Callable[[T], Any]) -> dict[str, Any]:
+    """A search answer: ``{key: [...], "next_page_token": ...}``, both omitted when empty."""
+    body: dict[str, Any] = {}
+    if page.items:
+        body[key] = [serialize(item) for item in page.items]
+    if page.next_page_token:
+        body["next_page_token"] = page.next_page_token
+    return body
 
 
 def double(value: float) -> float | str:

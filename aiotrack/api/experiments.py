@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from aiotrack.api.codec import experiment_json, json_response
+from aiotrack.api.codec import experiment_json, json_response, page_json
 from aiotrack.api.messages import (
     Message,
     enum,
@@ -137,12 +137,7 @@ async def search_experiments(request: web.Request) -> web.Response:
         order_by=msg.order_by,
         page_token=msg.page_token,
     )
-    body: dict[str, object] = {}
-    if page.items:
-        body["experiments"] = [experiment_json(e) for e in page.items]
-    if page.next_page_token:
-        body["next_page_token"] = page.next_page_token
-    return json_response(body)
+    return json_response(page_json(page, "experiments", experiment_json))
 
 
 @routes.post("/mlflow/experiments/set-experiment-tag")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from aiotrack.api.codec import json_response
+from aiotrack.api.codec import json_response, page_json
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     Message,
@@ -131,12 +131,7 @@ async def search_logged_models(request: web.Request) -> web.Response:
         ],
         page_token=msg.page_token or None,
     )
-    body: dict[str, object] = {}
-    if page.items:
-        body["models"] = [logged_model_json(m) for m in page.items]
-    if page.next_page_token:
-        body["next_page_token"] = page.next_page_token
-    return json_response(body)
+    return json_response(page_json(page, "models", logged_model_json))
 
 
 @routes.get("/mlflow/logged-models/{model_id}")

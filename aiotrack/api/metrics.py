@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from aiotrack.api.codec import double, json_response, metric_json, metric_with_run_id_json
+from aiotrack.api.codec import (
+    double,
+    json_response,
+    metric_json,
+    metric_with_run_id_json,
+    page_json,
+)
 from aiotrack.api.messages import Message, int64, repeated_string, run_id_field, string
 from aiotrack.errors import InvalidParameter
 from aiotrack.keys import TRACKING_STORE
@@ -57,12 +63,7 @@ async def get_metric_history(request: web.Request) -> web.StreamResponse:
     page = await store.get_metric_history(
         msg.run_id, msg.metric_key, max_results=msg.max_results, page_token=msg.page_token
     )
-    body: dict[str, object] = {}
-    if page.items:
-        body["metrics"] = [metric_json(m) for m in page.items]
-    if page.next_page_token:
-        body["next_page_token"] = page.next_page_token
-    return json_response(body)
+    return json_response(page_json(page, "metrics", metric_json))
 
 
 async def _stream_history(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from aiotrack.api.codec import json_response
+from aiotrack.api.codec import json_response, page_json
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     Message,
@@ -199,12 +199,7 @@ async def search_registered_models(request: web.Request) -> web.Response:
         order_by=msg.order_by,
         page_token=msg.page_token,
     )
-    body: dict[str, object] = {}
-    if page.items:
-        body["registered_models"] = [registered_model_json(m) for m in page.items]
-    if page.next_page_token:
-        body["next_page_token"] = page.next_page_token
-    return json_response(body)
+    return json_response(page_json(page, "registered_models", registered_model_json))
 
 
 @routes.post("/mlflow/registered-models/get-latest-versions")
@@ -319,12 +314,7 @@ async def search_model_versions(request: web.Request) -> web.Response:
         order_by=msg.order_by,
         page_token=msg.page_token,
     )
-    body: dict[str, object] = {}
-    if page.items:
-        body["model_versions"] = [model_version_json(v) for v in page.items]
-    if page.next_page_token:
-        body["next_page_token"] = page.next_page_token
-    return json_response(body)
+    return json_response(page_json(page, "model_versions", model_version_json))
 
 
 @routes.post("/mlflow/model-versions/set-tag")

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from aiotrack.api.codec import json_response, run_info_json, run_json
+from aiotrack.api.codec import json_response, page_json, run_info_json, run_json
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     Message,
@@ -225,12 +225,7 @@ async def search_runs(request: web.Request) -> web.Response:
         order_by=msg.order_by,
         page_token=msg.page_token,
     )
-    body: dict[str, Any] = {}
-    if page.items:
-        body["runs"] = [run_json(r) for r in page.items]
-    if page.next_page_token:
-        body["next_page_token"] = page.next_page_token
-    return json_response(body)
+    return json_response(page_json(page, "runs", run_json))
 
 
 def _require(items: list[Any], what: str, fields: tuple[str, ...]) -> None:

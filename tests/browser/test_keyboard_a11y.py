@@ -3,6 +3,7 @@ in both colour schemes, in Chromium against the seeded server."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ def shown(page: Any) -> list[str]:
     )
 
 
+def assert_shown(page: Any, expected: list[str], timeout: float = 5.0) -> None:
+    """The table settles on ``expected`` rows within ``timeout`` s (live refresh re-renders rows,
+    so one snapshot can fall between two renders)."""
+    deadline = time.monotonic() + timeout
+    rows = shown(page)
+    while rows != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        rows = shown(page)
+    assert rows == expected
+
+
 def wait_active(page: Any, row_id: str) -> None:
     """Wait until the runs grid's active row (aria-activedescendant) is ``row_id``."""
     page.wait_for_function(
@@ -103,7 +115,7 @@ def test_nested_runs_sit_under_their_parent_and_open_with_keys_or_mouse(
     grid.wait_for()
     page.wait_for_selector(f".row[data-run-id='{ids['sweep']}']")
     # Newest first; children hidden under their (collapsed) parent.
-    assert shown(page) == ["latest", "sweep", "baseline"]
+    assert_shown(page, ["latest", "sweep", "baseline"])
     count = page.inner_text("[data-testid=run-count]")
     assert count.startswith("7 runs (3 top-level"), count
     sweep = page.locator(f".row[data-run-id='{ids['sweep']}']")
@@ -118,7 +130,7 @@ def test_nested_runs_sit_under_their_parent_and_open_with_keys_or_mouse(
     wait_active(page, "row-1")
     page.keyboard.press("ArrowRight")  # opens "sweep"
     page.wait_for_selector(f".row[data-run-id='{ids['trial-0']}']")
-    assert shown(page) == ["latest", "sweep", "trial-2", "trial-1", "trial-0", "baseline"]
+    assert_shown(page, ["latest", "sweep", "trial-2", "trial-1", "trial-0", "baseline"])
     assert sweep.get_attribute("aria-expanded") == "true"
     trial1 = page.locator(f".row[data-run-id='{ids['trial-1']}']")
     assert trial1.get_attribute("aria-level") == "2"
@@ -141,7 +153,7 @@ def test_nested_runs_sit_under_their_parent_and_open_with_keys_or_mouse(
     page.wait_for_function(f"location.hash.includes('{ids['sweep']}')")
     page.keyboard.press("ArrowLeft")  # closes "sweep"
     page.wait_for_selector(f".row[data-run-id='{ids['trial-0']}']", state="detached")
-    assert shown(page) == ["latest", "sweep", "baseline"]
+    assert_shown(page, ["latest", "sweep", "baseline"])
 
     # The mouse: the ▸ button next to the name.
     page.click(f".row[data-run-id='{ids['sweep']}'] button.twisty")
@@ -156,7 +168,7 @@ def test_nested_runs_sit_under_their_parent_and_open_with_keys_or_mouse(
     box.press("Enter")
     page.wait_for_selector(".grid[role=grid]")
     page.wait_for_function("document.querySelectorAll('.grid .row[data-run-id]').length === 3")
-    assert shown(page) == ["trial-2", "trial-1", "trial-0"]
+    assert_shown(page, ["trial-2", "trial-1", "trial-0"])
     assert page.locator(".grid .row[data-run-id] .nested").count() == 3
     # The API agrees on what the tree holds.
     tree = requests.get(

@@ -31,6 +31,7 @@ from aiotrack.store.entities import LifecycleStage, Metric, Page, Tag
 from aiotrack.store.registry_entities import LoggedModel, LoggedModelStatus
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.dialects import insert_ignore, upsert
+from aiotrack.store.sql.logwriter import stored_metric
 from aiotrack.store.sql.schema.logged_models import (
     SqlLoggedModel,
     SqlLoggedModelMetric,
@@ -47,7 +48,6 @@ __all__ = ["MODEL_VERSIONS_TAG", "SqlLoggedModelStore", "insert_logged_model_met
 #: The logged-model tag listing the registry versions made from it (JSON list).
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 DEFAULT_MAX_RESULTS = 100
-_DOUBLE_MAX = 1.7976931348623157e308
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
 
 LM, LMM, LMP, LMT = SqlLoggedModel, SqlLoggedModelMetric, SqlLoggedModelParam, SqlLoggedModelTag
@@ -75,15 +75,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _stored_value(value: float) -> float:
-    """NaN is stored as 0 and infinities clamped, as MLflow's ``sanitize_metric_value``."""
-    if math.isnan(value):
-        return 0.0
-    if math.isinf(value):
-        return _DOUBLE_MAX if value > 0 else -_DOUBLE_MAX
-    return value
-
-
 def insert_logged_model_metrics(
     conn: Connection, dialect: str, run_id: str, experiment_id: int, metrics: Sequence[Metric]
 ) -> None:
@@ -99,7 +90,7 @@ def insert_logged_model_metrics(
             "metric_name": m.key,
             "metric_timestamp_ms": m.timestamp,
             "metric_step": m.step,
-            "metric_value": _stored_value(m.value),
+            "metric_value": stored_metric(m.value)[0],
             "experiment_id": experiment_id,
             "run_id": run_id,
             "dataset_uuid": None,

@@ -99,7 +99,6 @@ DEFAULT_WORKSPACE = "default"
 RUN_NAME_TAG = "mlflow.runName"
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
 MAX_SEARCH_RESULTS = 50000
-_DOUBLE_MAX = 1.7976931348623157e308
 _ID_RANGE = range(-(2**31), 2**31)
 
 _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -107,15 +106,6 @@ _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _stored_metric(value: float) -> tuple[float, bool]:
-    """(value, is_nan) as stored: NaN becomes 0 + flag, infinities are clamped (as MLflow)."""
-    if math.isnan(value):
-        return 0.0, True
-    if math.isinf(value):
-        return (_DOUBLE_MAX if value > 0 else -_DOUBLE_MAX), False
-    return value, False
 
 
 class SqlTrackingStore:

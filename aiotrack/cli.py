@@ -213,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("url", metavar="URL", help="Database URI, e.g. sqlite:///mlflow.db.")
     upgrade.add_argument("--help", action="help", help=_HELP_HELP)
     upgrade.set_defaults(command_parser=upgrade)
+
+    # Maintenance commands live in their own packages; each adds its parser (argparse only, so
+    # --help stays fast) and sets ``handler``, called with the parsed namespace.
+    from aiotrack.transfer.command import add_command as add_import
+
+    add_import(commands)
     return parser
 
 
@@ -248,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Loaded environment variables from: %s", path)
     if config is not None:
         return _run_server(config, args.sources)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     return _db_upgrade(args)
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "SchemaState",
     "UnknownSchemaRevision",
     "alembic_config",
+    "check_schema_state",
     "create_schema",
     "ensure_schema",
     "read_schema_state",
@@ -220,6 +221,12 @@ def _check(state: SchemaState, where: str) -> None:
         f"know (it supports {_MLFLOW_VERSION}'s {MLFLOW_HEAD_REVISION}). It was probably created "
         "by a newer MLflow; use an aiotrack release that supports it."
     )
+
+
+def check_schema_state(state: SchemaState, where: str) -> None:
+    """Raise the `SchemaError` that describes ``state`` unless aiotrack can serve it as it is
+    (or it is empty); ``where`` names the database in the message."""
+    _check(state, where)
 
 
 async def _lock(connection: AsyncConnection) -> None:

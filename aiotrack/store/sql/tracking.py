@@ -99,7 +99,10 @@ DEFAULT_WORKSPACE = "default"
 RUN_NAME_TAG = "mlflow.runName"
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
 MAX_SEARCH_RESULTS = 50000
+#: Ids an experiment can have: ``experiment_id`` is a 32-bit INTEGER on PostgreSQL and MySQL,
+#: but 64-bit on SQLite, where ``mlflow migrate-filestore`` keeps the file store's 18-digit ids.
 _ID_RANGE = range(-(2**31), 2**31)
+_SQLITE_ID_RANGE = range(-(2**63), 2**63)
 
 _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -123,6 +126,7 @@ class SqlTrackingStore:
         self.db = db
         self.artifact_root = resolve_if_local(artifact_root)
         self.truncate = truncate_long_values
+        self._id_range = _SQLITE_ID_RANGE if db.is_sqlite else _ID_RANGE
         #: Group commit for metrics, params and tags (see ``logwriter``).
         self.writer = LogWriter(db)
 
@@ -196,7 +200,7 @@ class SqlTrackingStore:
 
     async def _experiment_row(self, conn: AsyncConnection, experiment_id: str) -> Any:
         exp_id = parse_experiment_id(experiment_id)
-        if exp_id not in _ID_RANGE:  # cannot exist: the column is a 32-bit INTEGER
+        if exp_id not in self._id_range:  # cannot exist: out of the column's range
             raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
         row = (
             await conn.execute(
@@ -365,7 +369,7 @@ class SqlTrackingStore:
                     SqlExperiment.experiment_id == exp_id
                 )
             ).first()
-            if exp is None or exp_id not in _ID_RANGE:
+            if exp is None or exp_id not in self._id_range:
                 raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
             if exp.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidParameter(
@@ -398,7 +402,7 @@ class SqlTrackingStore:
             )
             return exp_id, uri
 
-        if exp_id not in _ID_RANGE:
+        if exp_id not in self._id_range:
             raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
         exp_id, artifact_uri = await self.db.run_write(insert_run)
         info = RunInfo(
@@ -549,7 +553,7 @@ class SqlTrackingStore:
         filters = search.run_filter_clauses(parse_run_filter(filter_string))
         orders = parse_run_order_by(order_by)
         offset = decode_offset(page_token)
-        exp_ids = [i for i in map(parse_experiment_id, experiment_ids) if i in _ID_RANGE]
+        exp_ids = [i for i in map(parse_experiment_id, experiment_ids) if i in self._id_range]
         if not exp_ids:
             return Page([])
         stmt = select(*RUN_COLUMNS)

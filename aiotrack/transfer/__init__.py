@@ -1,0 +1,1 @@
+"""``aiotrack import SRC DST``: copy everything from one backend store to another."""

@@ -1,4 +1,5 @@
-"""The ``aiotrack`` command line: ``server`` (alias ``ui``) and ``db upgrade``, like ``mlflow``.
+"""The ``aiotrack`` command line: ``server`` (alias ``ui``), ``db upgrade`` and ``gc`` like
+``mlflow``, plus ``import`` (copy a backend store into a database).
 
 ``aiotrack server`` takes every ``mlflow server`` option, generated from the `Config` fields
 with argparse-dataclass. Each option falls back to its MLflow environment variable
@@ -39,7 +40,14 @@ from aiotrack.config import (
     unsupported_settings,
 )
 
-__all__ = ["ENV_PREFIX", "build_parser", "env_var_names", "main", "parse_server_config"]
+__all__ = [
+    "ENV_PREFIX",
+    "build_parser",
+    "default_backend_store_uri",
+    "env_var_names",
+    "main",
+    "parse_server_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Maintenance commands live in their own packages; each adds its parser (argparse only, so
     # --help stays fast) and sets ``handler``, called with the parsed namespace.
+    from aiotrack.gc.command import add_command as add_gc
     from aiotrack.transfer.command import add_command as add_import
 
     add_import(commands)
+    add_gc(commands)
     return parser
 
 
@@ -322,7 +332,7 @@ def _resolve_server_config(
                 values[f.name], sources[f.name] = _env_value(f, var, raw), var
                 break
     if not values.get("backend_store_uri"):
-        values["backend_store_uri"] = _default_backend_store_uri(Path.cwd())
+        values["backend_store_uri"] = default_backend_store_uri(Path.cwd())
         sources.pop("backend_store_uri", None)
     try:
         config = Config(**values)
@@ -379,7 +389,7 @@ def _has_mlruns_data(root: Path) -> bool:
         return False
 
 
-def _default_backend_store_uri(cwd: Path) -> str:
+def default_backend_store_uri(cwd: Path) -> str:
     """The backend ``mlflow server`` picks when none is given (reference §13).
 
     ``sqlite:///mlflow.db``, unless ``./mlruns`` already holds file-store data (a numeric

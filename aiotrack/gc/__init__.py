@@ -1,0 +1,1 @@
+"""``aiotrack gc``: permanently remove deleted runs and experiments, as ``mlflow gc`` does."""

@@ -75,6 +75,12 @@ class RssSampler:
         self._thread.join()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _generate(path: Path, size: int) -> None:
     block = os.urandom(16 * CHUNK)
     with path.open("wb") as f:
@@ -212,14 +218,14 @@ def main() -> None:
             target = "/api/2.0/mlflow-artifacts/artifacts/bench/run/artifacts/source.bin"
             settle()
             with RssSampler(proc.pid) as up_rss:
-                start = time.perf_counter()
+                cpu, start = _cpu_s(proc.pid), time.perf_counter()
                 _upload(port, target, source)
-                up_s = time.perf_counter() - start
+                up_s, up_cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
             settle()
             with RssSampler(proc.pid) as down_rss:
-                start = time.perf_counter()
+                cpu, start = _cpu_s(proc.pid), time.perf_counter()
                 length = _download(port, target, work / "downloaded.bin")
-                down_s = time.perf_counter() - start
+                down_s, down_cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -228,18 +234,20 @@ def main() -> None:
         same = _sha256(source) == _sha256(work / "downloaded.bin") and length == size
         mib = size / CHUNK
         rows = [
-            ("disk copy (shutil.copyfile)", copy_s, None),
-            ("upload through proxy (PUT)", up_s, up_rss.peak - baseline),
-            ("download through proxy (GET)", down_s, down_rss.peak - baseline),
+            ("disk copy (shutil.copyfile)", copy_s, None, None),
+            ("upload through proxy (PUT)", up_s, up_rss.peak - baseline, up_cpu),
+            ("download through proxy (GET)", down_s, down_rss.peak - baseline, down_cpu),
         ]
         print(
             f"\n{'transfer of ' + str(args.size_mib) + ' MiB':32} {'seconds':>8} {'MiB/s':>8} "
-            f"{'vs copy':>8} {'RSS growth':>11}"
+            f"{'vs copy':>8} {'RSS growth':>11} {'server CPU s':>12}"
         )
-        for name, seconds, growth in rows:
+        for name, seconds, growth, cpu_s in rows:
             rss = f"{growth / 1024:.1f} MiB" if growth is not None else "-"
+            cpu_text = f"{cpu_s:.2f}" if cpu_s is not None else "-"
             print(
                 f"{name:32} {seconds:8.2f} {mib / seconds:8.0f} {copy_s / seconds:8.0%} {rss:>11}"
+                f" {cpu_text:>12}"
             )
         print(f"\nserver RSS before transfers: {baseline / 1024:.1f} MiB; sha256 identical: {same}")
         if not same:

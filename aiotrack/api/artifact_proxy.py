@@ -20,7 +20,9 @@ from aiohttp.typedefs import Handler
 from aiotrack.api.codec import json_response
 from aiotrack.artifacts.base import CHUNK_SIZE, ArtifactRepository, RangeNotSatisfiable
 from aiotrack.artifacts.headers import content_disposition, content_type
+from aiotrack.artifacts.local import LocalArtifactRepository
 from aiotrack.artifacts.paths import INVALID_PATH, validate_relative_path
+from aiotrack.artifacts.splice import detach_body
 from aiotrack.errors import InvalidParameter
 from aiotrack.keys import ARTIFACT_STORAGE, CONFIG
 
@@ -187,7 +189,21 @@ async def upload_artifact(request: web.Request) -> web.Response:
     repo = _destination(request)
     if repo is None:
         return _not_serving(request)
-    await repo.write(_file_path(request), read_body(request))
+    path = _file_path(request)
+    if isinstance(repo, LocalArtifactRepository):
+        body = await detach_body(request)
+        if body is not None:
+            try:
+                await repo.write_detached(path, body)
+            except BaseException:
+                # The rest of the body is unread on the socket: nothing more can be said on it.
+                if request.transport is not None:
+                    request.transport.close()
+                raise
+            response = json_response({})
+            response.force_close()  # aiohttp's parser never saw the body: no keep-alive
+            return response
+    await repo.write(path, read_body(request))
     return json_response({})
 
 
@@ -209,11 +225,18 @@ async def list_artifacts(request: web.Request) -> web.Response:
 
 @routes.delete("/mlflow-artifacts/artifacts/{artifact_path:.+}")
 async def delete_artifact(request: web.Request) -> web.Response:
-    """``DELETE``: the file or the whole directory tree; ``{}``."""
+    """``DELETE``: the file or the whole directory tree; ``{}``.
+
+    A trailing ``/`` names a directory, as MLflow accepts it: the client's
+    ``delete_artifacts()`` (``mlflow gc``) sends ``DELETE .../<run artifact root>/``.
+    """
     repo = _destination(request)
     if repo is None:
         return _not_serving(request)
-    await repo.delete(_file_path(request))
+    path = validate_relative_path(request.match_info["artifact_path"])
+    if not path:
+        raise InvalidParameter(INVALID_PATH)
+    await repo.delete(path)
     return json_response({})
 
 

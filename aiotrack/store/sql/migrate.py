@@ -24,13 +24,8 @@ import asyncio
 import logging
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -44,6 +39,11 @@ from aiotrack.store.sql.mlflow_migrations import (
 )
 from aiotrack.store.sql.schema import MLFLOW_HEAD_REVISION, SqlWorkspace, metadata
 from aiotrack.store.sql.urls import redact, to_async_url
+
+if TYPE_CHECKING:
+    # Alembic (with Mako and Pygments, ~11 MB) is imported only to create or migrate a schema,
+    # never by a server whose database is already at head.
+    from alembic.config import Config
 
 __all__ = [
     "MLFLOW_HEAD_REVISION",
@@ -133,6 +133,8 @@ class SchemaState:
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An alembic ``Config`` for aiotrack's migrations, sharing ``connection`` when given."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
     if url is not None:
@@ -146,8 +148,9 @@ def read_schema_state(connection: Connection) -> SchemaState:
     """Read the tables and ``alembic_version`` rows through a sync connection."""
     tables = frozenset(inspect(connection).get_table_names())
     revisions: tuple[str, ...] = ()
-    if "alembic_version" in tables:
-        revisions = tuple(MigrationContext.configure(connection).get_current_heads())
+    if "alembic_version" in tables:  # what alembic's MigrationContext.get_current_heads reads
+        result = connection.execute(text("SELECT version_num FROM alembic_version"))
+        revisions = tuple(str(v) for v in result.scalars())
     return SchemaState(tables=tables, revisions=revisions)
 
 
@@ -168,6 +171,9 @@ def create_schema(connection: Connection) -> None:
 def _create_and_stamp(connection: Connection) -> None:
     # MySQL answers each named PRIMARY KEY of MLflow's schema with a warning ("Name 'run_pk'
     # ignored"), which asyncmy logs: ~70 lines of noise on every new database.
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     driver_log = logging.getLogger("asyncmy")
     level = driver_log.level
     driver_log.setLevel(logging.ERROR)
@@ -180,6 +186,9 @@ def _create_and_stamp(connection: Connection) -> None:
 
 
 def _aiotrack_can_upgrade_from(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     script = ScriptDirectory.from_config(alembic_config())
     try:
         return script.get_revision(revision) is not None
@@ -356,6 +365,8 @@ async def _upgrade(uri: str, out: TextIO) -> None:
             )
 
             def run(sync_connection: Connection) -> None:
+                from alembic import command
+
                 command.upgrade(alembic_config(sync_connection), "head")
 
             await connection.run_sync(run)

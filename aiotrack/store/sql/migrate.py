@@ -26,7 +26,16 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import (
+    Column,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -168,19 +177,27 @@ def create_schema(connection: Connection) -> None:
     )
 
 
+#: The table ``alembic stamp`` creates (same name, column and key name), kept off ``metadata``.
+_VERSION_TABLE = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
 def _create_and_stamp(connection: Connection) -> None:
+    """``create_schema`` plus what ``alembic stamp`` writes for MLFLOW_HEAD_REVISION (the
+    revision ``metadata`` models), without importing alembic."""
     # MySQL answers each named PRIMARY KEY of MLflow's schema with a warning ("Name 'run_pk'
     # ignored"), which asyncmy logs: ~70 lines of noise on every new database.
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     driver_log = logging.getLogger("asyncmy")
     level = driver_log.level
     driver_log.setLevel(logging.ERROR)
     try:
         create_schema(connection)
-        script = ScriptDirectory.from_config(alembic_config())
-        MigrationContext.configure(connection).stamp(script, "head")
+        _VERSION_TABLE.create(connection)
+        connection.execute(_VERSION_TABLE.insert().values(version_num=MLFLOW_HEAD_REVISION))
     finally:
         driver_log.setLevel(level)
 

@@ -84,6 +84,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._executor: ThreadPoolExecutor | None = None
         self._sync_engine: Engine | None = None
+        self._sync_conn: Connection | None = None
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -131,17 +132,33 @@ class Database:
         return self._executor
 
     def _sync_tx(self, fn: Callable[[Connection], T]) -> T:
+        # The writer thread keeps one connection: checking one out of the pool and building
+        # a Connection per transaction was a tenth of a small write's cost.
         assert self._sync_engine is not None
-        with self._sync_engine.begin() as conn:
-            return fn(conn)
+        conn = self._sync_conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._sync_conn = self._sync_engine.connect()
+        try:
+            with conn.begin():
+                return fn(conn)
+        except BaseException:
+            if conn.invalidated:
+                self._sync_conn = None
+                conn.close()
+            raise
+
+    def _close_sync(self) -> None:
+        if self._sync_conn is not None:
+            self._sync_conn.close()
+            self._sync_conn = None
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._executor is not None:
             executor, self._executor = self._executor, None
-            engine = self._sync_engine
-            if engine is not None:
-                await asyncio.get_running_loop().run_in_executor(executor, engine.dispose)
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
             executor.shutdown(wait=True)
 
 

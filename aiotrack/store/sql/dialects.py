@@ -20,6 +20,7 @@ __all__ = [
     "insert_ignore",
     "latest_metric_upsert_sql",
     "metric_insert_sql",
+    "placeholders",
     "rows_as_columns",
     "upsert",
 ]
@@ -160,7 +161,8 @@ _METRIC_COLUMNS = "key, value, timestamp, run_uuid, step, is_nan"
 _LATEST_COLUMNS = "key, value, timestamp, step, is_nan, run_uuid"
 
 
-def _placeholders(dialect: str, n: int) -> str:
+def placeholders(dialect: str, n: int) -> str:
+    """``n`` positional parameter markers of the driver behind ``dialect`` (for driver SQL)."""
     if dialect == "postgresql":
         return ", ".join(f"${i}" for i in range(1, n + 1))
     if dialect == "mysql":
@@ -183,7 +185,7 @@ _PG_LATEST_ROWS = (
 #: (%s, ...) ON DUPLICATE KEY ...`` into multi-row INSERTs.
 _MYSQL_METRIC_INSERT = (
     "INSERT INTO metrics (`key`, value, timestamp, run_uuid, step, is_nan) "
-    f"VALUES ({_placeholders('mysql', 6)}) ON DUPLICATE KEY UPDATE is_nan = is_nan"
+    f"VALUES ({placeholders('mysql', 6)}) ON DUPLICATE KEY UPDATE is_nan = is_nan"
 )
 #: ON DUPLICATE KEY UPDATE applies its assignments left to right, each seeing the ones before, so
 #: the "(step, timestamp, value) strictly greater" rule is spread over them: ``is_nan`` and
@@ -193,7 +195,7 @@ _MYSQL_METRIC_INSERT = (
 _MYSQL_NEWER = "(VALUES(step), VALUES(timestamp), VALUES(value)) > (step, timestamp, value)"
 _MYSQL_LATEST_UPSERT = (
     "INSERT INTO latest_metrics (`key`, value, timestamp, step, is_nan, run_uuid) "
-    f"VALUES ({_placeholders('mysql', 6)}) ON DUPLICATE KEY UPDATE "
+    f"VALUES ({placeholders('mysql', 6)}) ON DUPLICATE KEY UPDATE "
     f"is_nan = IF({_MYSQL_NEWER}, VALUES(is_nan), is_nan), "
     f"value = IF({_MYSQL_NEWER}, VALUES(value), value), "
     "timestamp = IF((VALUES(step), VALUES(timestamp)) > (step, timestamp), "
@@ -214,7 +216,7 @@ def metric_insert_sql(dialect: str) -> str:
     """Rows ``(key, value, timestamp, run_uuid, step, is_nan)``; exact duplicates are dropped."""
     if dialect == "mysql":
         return _MYSQL_METRIC_INSERT
-    source = _PG_METRIC_ROWS if dialect == "postgresql" else f"VALUES ({_placeholders(dialect, 6)})"
+    source = _PG_METRIC_ROWS if dialect == "postgresql" else f"VALUES ({placeholders(dialect, 6)})"
     return f"INSERT INTO metrics ({_METRIC_COLUMNS}) {source} ON CONFLICT DO NOTHING"
 
 
@@ -223,7 +225,7 @@ def latest_metric_upsert_sql(dialect: str) -> str:
     latest one only when its ``(step, timestamp, value)`` is strictly greater."""
     if dialect == "mysql":
         return _MYSQL_LATEST_UPSERT
-    source = _PG_LATEST_ROWS if dialect == "postgresql" else f"VALUES ({_placeholders(dialect, 6)})"
+    source = _PG_LATEST_ROWS if dialect == "postgresql" else f"VALUES ({placeholders(dialect, 6)})"
     return (
         f"INSERT INTO latest_metrics ({_LATEST_COLUMNS}) {source} "
         "ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, "

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiotrack.errors import InvalidParameter
@@ -184,14 +185,14 @@ async def insert_model_outputs(
     )
 
 
-async def load_model_io(
-    conn: AsyncConnection, run_ids: Sequence[str]
+def load_model_io(
+    conn: Connection, run_ids: Sequence[str]
 ) -> tuple[dict[str, list[ModelInput]], dict[str, list[ModelOutput]]]:
     """Model inputs and outputs of several runs, in one query."""
     inputs: dict[str, list[ModelInput]] = defaultdict(list)
     outputs: dict[str, list[ModelOutput]] = defaultdict(list)
     for i in range(0, len(run_ids), 500):
-        rows = await conn.execute(
+        rows = conn.execute(
             select(SqlInput.source_type, SqlInput.source_id, SqlInput.destination_id, SqlInput.step)
             .where(
                 SqlInput.source_type.in_(["RUN_INPUT", "RUN_OUTPUT"]),

@@ -1,7 +1,8 @@
 """Row-to-entity conversion and bulk loading of what hangs off a page of runs.
 
 Loading a page costs one query per kind (params, latest metrics, tags, dataset inputs), never
-one per run.
+one per run. ``load_runs`` is synchronous: it runs inside ``Database.run_read`` (one thread hop on
+SQLite for the whole page).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiotrack.store.entities import (
@@ -120,12 +122,12 @@ async def load_experiment_tags(
     return tags
 
 
-async def _key_values(
-    conn: AsyncConnection, table: Any, run_ids: Sequence[str]
+def _key_values(
+    conn: Connection, table: Any, run_ids: Sequence[str]
 ) -> dict[str, list[Tag]]:
     out: dict[str, list[Tag]] = defaultdict(list)
     for chunk in _chunks(run_ids):
-        rows = await conn.execute(
+        rows = conn.execute(
             select(table.run_uuid, table.key, table.value)
             .where(table.run_uuid.in_(chunk))
             .order_by(table.run_uuid, table.key)
@@ -135,11 +137,11 @@ async def _key_values(
     return out
 
 
-async def _latest_metrics(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
     out: dict[str, list[Metric]] = defaultdict(list)
     t = SqlLatestMetric
     for chunk in _chunks(run_ids):
-        rows = await conn.execute(
+        rows = conn.execute(
             select(t.run_uuid, t.key, t.value, t.timestamp, t.step, t.is_nan)
             .where(t.run_uuid.in_(chunk))
             .order_by(t.run_uuid, t.key)
@@ -150,13 +152,13 @@ async def _latest_metrics(conn: AsyncConnection, run_ids: Sequence[str]) -> dict
     return out
 
 
-async def _dataset_inputs(
-    conn: AsyncConnection, run_ids: Sequence[str]
+def _dataset_inputs(
+    conn: Connection, run_ids: Sequence[str]
 ) -> dict[str, list[DatasetInput]]:
     out: dict[str, list[DatasetInput]] = defaultdict(list)
     for chunk in _chunks(run_ids):
         rows = (
-            await conn.execute(
+            conn.execute(
                 select(
                     SqlInput.destination_id,
                     SqlInput.input_uuid,
@@ -181,7 +183,7 @@ async def _dataset_inputs(
         tags: dict[str, list[InputTag]] = defaultdict(list)
         input_ids = [r.input_uuid for r in rows]
         for ids in _chunks(input_ids):
-            for t in await conn.execute(
+            for t in conn.execute(
                 select(SqlInputTag.input_uuid, SqlInputTag.name, SqlInputTag.value)
                 .where(SqlInputTag.input_uuid.in_(ids))
                 .order_by(SqlInputTag.input_uuid, SqlInputTag.name)
@@ -200,18 +202,18 @@ async def _dataset_inputs(
     return out
 
 
-async def load_runs(
-    conn: AsyncConnection, rows: Sequence[Any], *, with_outputs: bool = True
+def load_runs(
+    conn: Connection, rows: Sequence[Any], *, with_outputs: bool = True
 ) -> list[Run]:
     """Full ``Run`` entities for ``rows`` (selected with ``RUN_COLUMNS``), in the same order."""
     run_ids = [r.run_uuid for r in rows]
     if not run_ids:
         return []
-    params = await _key_values(conn, SqlParam, run_ids)
-    tags = await _key_values(conn, SqlTag, run_ids)
-    metrics = await _latest_metrics(conn, run_ids)
-    inputs = await _dataset_inputs(conn, run_ids)
-    model_inputs, model_outputs = await load_model_io(conn, run_ids)
+    params = _key_values(conn, SqlParam, run_ids)
+    tags = _key_values(conn, SqlTag, run_ids)
+    metrics = _latest_metrics(conn, run_ids)
+    inputs = _dataset_inputs(conn, run_ids)
+    model_inputs, model_outputs = load_model_io(conn, run_ids)
     return [
         Run(
             info=run_info_from_row(row),

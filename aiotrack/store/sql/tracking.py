@@ -435,9 +435,14 @@ class SqlTrackingStore:
 
     async def get_run(self, run_id: str) -> Run:
         """The run with its latest metrics, params, tags and inputs; deleted runs too."""
-        async with self.db.read() as conn:
-            row = await self._run_row(conn, run_id)
-            return (await load_runs(conn, [row]))[0]
+
+        def load(conn: Connection) -> Run:
+            row = conn.execute(select(*RUN_COLUMNS).where(SqlRun.run_uuid == run_id)).first()
+            if row is None:
+                raise ResourceNotFound(f"Run with id={run_id} not found")
+            return load_runs(conn, [row])[0]
+
+        return await self.db.run_read(load)
 
     async def update_run_info(
         self, run_id: str, *, status: str | None, end_time: int | None, run_name: str | None
@@ -568,10 +573,13 @@ class SqlTrackingStore:
             .offset(offset)
             .limit(max_results + 1)
         )
-        async with self.db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
-            runs = await load_runs(conn, rows[:max_results])
-        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+
+        def load(conn: Connection) -> tuple[int, list[Run]]:
+            rows = conn.execute(stmt).all()
+            return len(rows), load_runs(conn, rows[:max_results])
+
+        found, runs = await self.db.run_read(load)
+        token = encode_offset(offset + max_results) if found > max_results else None
         return Page(runs, token)
 
     async def get_metric_history(

@@ -90,7 +90,12 @@ def run_server(spec: ServerSpec, backend: str, selected: list[str], scale: bool,
             for name in selected:
                 print(f"  {spec.label}: {name} ...", flush=True)
                 cpu0 = server.cpu_seconds()
-                results[name] = asyncio.run(scenarios[name](server.url))
+                try:
+                    results[name] = asyncio.run(scenarios[name](server.url))
+                except Exception as exc:  # e.g. mlflow's pool gives out while seeding
+                    # One server failing one scenario leaves its cells empty, not the table.
+                    print(f"    failed: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+                    continue
                 requests = results[name].pop("_requests", 0)
                 if requests:
                     # CPU per request is robust to other load on the machine, unlike rates.

@@ -198,9 +198,9 @@ class Database:
         await self.engine.dispose()
         if self._readers is not None:
             readers, self._readers = self._readers, None
+            if self._read_engine is not None:  # closes the files off the event loop
+                await asyncio.get_running_loop().run_in_executor(readers, self._read_engine.dispose)
             readers.shutdown(wait=True)
-            if self._read_engine is not None:
-                self._read_engine.dispose()
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)

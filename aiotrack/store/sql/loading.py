@@ -122,9 +122,7 @@ async def load_experiment_tags(
     return tags
 
 
-def _key_values(
-    conn: Connection, table: Any, run_ids: Sequence[str]
-) -> dict[str, list[Tag]]:
+def _key_values(conn: Connection, table: Any, run_ids: Sequence[str]) -> dict[str, list[Tag]]:
     out: dict[str, list[Tag]] = defaultdict(list)
     for chunk in _chunks(run_ids):
         rows = conn.execute(
@@ -152,9 +150,7 @@ def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[
     return out
 
 
-def _dataset_inputs(
-    conn: Connection, run_ids: Sequence[str]
-) -> dict[str, list[DatasetInput]]:
+def _dataset_inputs(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
     out: dict[str, list[DatasetInput]] = defaultdict(list)
     for chunk in _chunks(run_ids):
         rows = (
@@ -202,9 +198,7 @@ def _dataset_inputs(
     return out
 
 
-def load_runs(
-    conn: Connection, rows: Sequence[Any], *, with_outputs: bool = True
-) -> list[Run]:
+def load_runs(conn: Connection, rows: Sequence[Any], *, with_outputs: bool = True) -> list[Run]:
     """Full ``Run`` entities for ``rows`` (selected with ``RUN_COLUMNS``), in the same order."""
     run_ids = [r.run_uuid for r in rows]
     if not run_ids:

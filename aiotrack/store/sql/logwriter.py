@@ -221,8 +221,7 @@ def _check_runs(conn: Connection, group: list[LogOp]) -> None:
             op.error = ResourceNotFound(f"Run with id={op.run_id} not found")
         elif run[0] != LifecycleStage.ACTIVE:
             op.error = InvalidParameter(
-                f"The run {op.run_id} must be in the 'active' state. "
-                f"Current state is {run[0]}."
+                f"The run {op.run_id} must be in the 'active' state. Current state is {run[0]}."
             )
         else:
             op.experiment_id = run[1]

@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     0 when everything was copied; 1 when anything could not be (the summary lists it); 2 for a
     usage error; 130 when interrupted (running the command again resumes).
     """
+    from sqlalchemy.exc import DBAPIError
+
     from aiotrack.store.sql.migrate import SchemaError
     from aiotrack.transfer.importer import ImportFailed, import_store
     from aiotrack.transfer.progress import BarProgress
@@ -91,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except (SchemaError, OSError) as exc:
         sys.stderr.write(f"aiotrack import: error: {exc}\n")
+        return 1
+    except DBAPIError as exc:  # e.g. an unknown database, refused credentials
+        bar.close()
+        sys.stderr.write(f"aiotrack import: error: the database refused: {exc.orig}\n")
         return 1
     print_summary(report, sys.stderr)
     return 1 if report.problems else 0

@@ -23,7 +23,12 @@ import requests
 import sqlalchemy as sa
 
 from tests.mariadb import drop_mariadb_database, new_mariadb_database
-from tests.servers import drop_postgres_database, new_postgres_database, start_aiotrack
+from tests.servers import (
+    PG_ADMIN_URI,
+    drop_postgres_database,
+    new_postgres_database,
+    start_aiotrack,
+)
 from tests.transfer.stores import answers, write_rich_mlruns, write_scale_mlruns
 
 IMPORT_TIMEOUT_S = 600
@@ -239,6 +244,11 @@ def test_refusals_exit_2_and_write_nothing(rich_mlruns: Path, tmp_path: Path) ->
 
     bad = run_import(str(rich_mlruns), "mssql://host/db", cwd=tmp_path)
     assert bad.returncode == 2 and "mssql" in bad.stderr
+
+    missing_db = PG_ADMIN_URI.rsplit("/", 1)[0] + "/aiotrack_no_such_database"
+    refused = run_import(str(rich_mlruns), missing_db, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "does not exist" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_a_million_points_interrupted_and_resumed_into_postgres(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ numbers, non-finite doubles are the strings ``"NaN"``, ``"Infinity"``, ``"-Infin
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -17,6 +17,7 @@ from aiotrack.store.entities import (
     DatasetInput,
     DatasetSummary,
     Experiment,
+    JsonTags,
     Metric,
     MetricWithRunId,
     Page,
@@ -69,7 +70,9 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
         out[key] = value
 
 
-def _tags(tags: list[Tag]) -> list[dict[str, str]]:
+def _tags(tags: Sequence[Tag]) -> list[dict[str, str]] | orjson.Fragment:
+    if isinstance(tags, JsonTags):  # already in wire form: embedded without parsing
+        return orjson.Fragment(tags.json)
     return [{"key": t.key, "value": t.value} for t in tags]
 
 

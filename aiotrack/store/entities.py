@@ -7,8 +7,11 @@ They mirror MLflow's protobuf messages (reference §4.6). Times are milliseconds
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar, overload
+
+import orjson
 
 __all__ = [
     "RUN_STATUSES",
@@ -17,6 +20,7 @@ __all__ = [
     "DatasetSummary",
     "Experiment",
     "InputTag",
+    "JsonTags",
     "LifecycleStage",
     "Metric",
     "MetricWithRunId",
@@ -82,6 +86,50 @@ class Tag(NamedTuple):
 Param = Tag
 
 
+class JsonTags(Sequence[Tag]):
+    """Tags (or params) of one run as the database serialised them: the JSON text of an array
+    of ``{"key": ..., "value": ...}`` objects, which is already their wire form.
+
+    The SQLite store reads a search page's tags this way (``json_group_array`` in the query)
+    so that thousands of them cost neither Python tuples nor dicts: the codec embeds ``json``
+    in the answer as it is. Iterating or indexing parses it once, on first use.
+    """
+
+    __slots__ = ("_items", "json")
+
+    def __init__(self, json: str) -> None:
+        self.json = json
+        self._items: list[Tag] | None = None
+
+    def _parsed(self) -> list[Tag]:
+        if self._items is None:
+            self._items = [Tag(d["key"], d["value"]) for d in orjson.loads(self.json)]
+        return self._items
+
+    def __bool__(self) -> bool:
+        return self.json != "[]"
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+    @overload
+    def __getitem__(self, index: int) -> Tag: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Tag]: ...
+    def __getitem__(self, index: int | slice) -> Tag | Sequence[Tag]:
+        return self._parsed()[index]
+
+    def __iter__(self) -> Iterator[Tag]:
+        return iter(self._parsed())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class Experiment:
     experiment_id: str
@@ -134,8 +182,8 @@ class RunInfo:
 @dataclass(frozen=True, slots=True)
 class RunData:
     metrics: list[Metric] = field(default_factory=list)
-    params: list[Param] = field(default_factory=list)
-    tags: list[Tag] = field(default_factory=list)
+    params: Sequence[Param] = field(default_factory=list)
+    tags: Sequence[Tag] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

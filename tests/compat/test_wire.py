@@ -394,3 +394,34 @@ def test_search_runs_max_results_bounds(api: Api, exp: str) -> None:
         "INVALID_PARAMETER_VALUE",
     )
     assert api.ok_post("runs/search", {"experiment_ids": [exp], "max_results": 50000}) == {}
+
+
+def test_search_tags_and_params_keep_every_character(
+    api: Api, exp: str, tracking_server: RunningServer
+) -> None:
+    """Search answers carry tags and params as the database serialised them (SQLite builds the
+    JSON arrays itself): quotes, backslashes, control characters, non-ASCII text and empty
+    values must come out exactly as runs/get gives them (SQL stores: sorted by key)."""
+    run = api.ok_post("runs/create", {"experiment_id": exp})["run"]["info"]["run_id"]
+    odd = ['say "hi"', "back\\slash", "tab\tnew\nline\r", "\x01\x1f", "é 中文 🚀", "", "</script>"]
+    api.ok_post(
+        "runs/log-batch",
+        {
+            "run_id": run,
+            "params": [{"key": f"p{i}", "value": v} for i, v in enumerate(odd)],
+            "tags": [{"key": f"t{i}", "value": v} for i, v in enumerate(odd)],
+        },
+    )
+    got = api.ok_get("runs/get", {"run_id": run})["run"]["data"]
+    found = api.ok_post("runs/search", {"experiment_ids": [exp]})["runs"]
+    assert len(found) == 1
+    data = found[0]["data"]
+    assert data["params"] == got["params"]
+    assert data["tags"] == got["tags"]
+    by_key = sorted(data["params"], key=lambda p: p["key"])
+    assert by_key == [{"key": f"p{i}", "value": v} for i, v in enumerate(odd)]
+    user_tags = sorted((t for t in data["tags"] if t["key"][0] == "t"), key=lambda t: t["key"])
+    assert user_tags == [{"key": f"t{i}", "value": v} for i, v in enumerate(odd)]
+    if "://" in tracking_server.backend_uri and not tracking_server.backend_uri.startswith("file"):
+        assert data["params"] == by_key
+        assert [t["key"] for t in data["tags"]] == sorted(t["key"] for t in data["tags"])

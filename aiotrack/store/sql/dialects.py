@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Boolean, String, and_, bindparam, func, literal, or_
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -17,6 +19,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 __all__ = [
     "CASE_SENSITIVE_OPS",
     "case_sensitive",
+    "driver_rows",
     "insert_ignore",
     "latest_metric_upsert_sql",
     "metric_insert_sql",
@@ -159,6 +162,23 @@ def case_sensitive(op: str, column: Any, value: Any) -> ColumnElement[bool] | No
 # they skip SQLAlchemy's parameter processing, which dominated the cost of a 1000-metric batch.
 _METRIC_COLUMNS = "key, value, timestamp, run_uuid, step, is_nan"
 _LATEST_COLUMNS = "key, value, timestamp, step, is_nan, run_uuid"
+
+
+def driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows of driver SQL as the driver's own tuples.
+
+    For the hottest reads (a page of runs' metrics and tags): SQLAlchemy's result wraps every
+    row in a ``Row`` and fetches them one by one, which cost more than SQLite's own work.
+    Driver errors are re-raised as SQLAlchemy's, so they are translated like any other.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()
 
 
 def placeholders(dialect: str, n: int) -> str:

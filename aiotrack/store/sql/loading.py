@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from aiotrack.store.entities import (
     DatasetInput,
     Experiment,
     InputTag,
+    JsonTags,
     Metric,
     Run,
     RunData,
@@ -29,6 +30,7 @@ from aiotrack.store.entities import (
     RunOutputs,
     Tag,
 )
+from aiotrack.store.sql.dialects import driver_rows, placeholders
 from aiotrack.store.sql.inputs import load_model_io
 from aiotrack.store.sql.schema.tracking import (
     SqlDataset,
@@ -36,7 +38,6 @@ from aiotrack.store.sql.schema.tracking import (
     SqlExperimentTag,
     SqlInput,
     SqlInputTag,
-    SqlLatestMetric,
     SqlParam,
     SqlRun,
     SqlTag,
@@ -122,7 +123,11 @@ async def load_experiment_tags(
     return tags
 
 
-def _key_values(conn: Connection, table: Any, run_ids: Sequence[str]) -> dict[str, list[Tag]]:
+def _key_values(
+    conn: Connection, table: Any, run_ids: Sequence[str]
+) -> Mapping[str, Sequence[Tag]]:
+    if conn.dialect.name == "sqlite":
+        return _json_key_values(conn, table.__tablename__, run_ids)
     out: dict[str, list[Tag]] = defaultdict(list)
     for chunk in _chunks(run_ids):
         rows = conn.execute(
@@ -132,21 +137,41 @@ def _key_values(conn: Connection, table: Any, run_ids: Sequence[str]) -> dict[st
         )
         for run_uuid, key, value in rows.all():
             out[run_uuid].append(Tag(key, value if value is not None else ""))
+    return dict(out)
+
+
+def _json_key_values(conn: Connection, table: str, run_ids: Sequence[str]) -> dict[str, JsonTags]:
+    """SQLite: each run's ``params``/``tags`` as one JSON array built by SQLite itself (a
+    correlated subquery per run, ordered by key), left unparsed: see :class:`JsonTags`. On a
+    page of 1000 runs this is several times cheaper than a row and a tuple per tag."""
+    out: dict[str, JsonTags] = {}
+    for chunk in _chunks(run_ids):
+        sql = (
+            "SELECT r.run_uuid, (SELECT json_group_array(json_object('key', t.key, 'value', "
+            f"coalesce(t.value, ''))) FROM (SELECT key, value FROM {table} "
+            "WHERE run_uuid = r.run_uuid ORDER BY key) AS t) "
+            f"FROM runs AS r WHERE r.run_uuid IN ({placeholders('sqlite', len(chunk))})"
+        )
+        for run_uuid, text in driver_rows(conn, sql, tuple(chunk)):
+            if text != "[]":
+                out[run_uuid] = JsonTags(text)
     return out
 
 
 def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
     out: dict[str, list[Metric]] = defaultdict(list)
-    t = SqlLatestMetric
+    nan = math.nan
     for chunk in _chunks(run_ids):
-        rows = conn.execute(
-            select(t.run_uuid, t.key, t.value, t.timestamp, t.step, t.is_nan)
-            .where(t.run_uuid.in_(chunk))
-            .order_by(t.run_uuid, t.key)
+        # Driver SQL: compiling an expanding IN of 500 ids cost more than running the query.
+        sql = (
+            "SELECT m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan "
+            "FROM latest_metrics AS m "  # qualified: KEY is a reserved word in MySQL
+            f"WHERE m.run_uuid IN ({placeholders(conn.dialect.name, len(chunk))}) "
+            "ORDER BY m.run_uuid, m.key"
         )
-        for run_uuid, key, value, timestamp, step, is_nan in rows.all():
+        for run_uuid, key, value, timestamp, step, is_nan in driver_rows(conn, sql, tuple(chunk)):
             # latest_metrics.timestamp is nullable in MLflow's schema but always set in practice.
-            out[run_uuid].append(Metric(key, math.nan if is_nan else value, timestamp or 0, step))
+            out[run_uuid].append(Metric(key, nan if is_nan else value, timestamp or 0, step))
     return out
 
 

@@ -194,9 +194,7 @@ async def mixed(url: str, jobs: int, duration: float, rate_hz: float = 10.0) -> 
         async def ui() -> None:
             while time.perf_counter() < end:
                 p0 = time.perf_counter()
-                await c.post(
-                    "/runs/search", {"experiment_ids": [exp], "max_results": 100}
-                )
+                await c.post("/runs/search", {"experiment_ids": [exp], "max_results": 100})
                 polls.append(time.perf_counter() - p0)
                 await asyncio.sleep(max(0.0, 0.5 - (time.perf_counter() - p0)))
 
@@ -245,7 +243,9 @@ async def search(url: str, n_runs: int, reps: int = 5) -> Figures:
         filtered: list[float] = []
         for _ in range(reps):
             t = time.perf_counter()
-            status, body = await c.post("/runs/search", {"experiment_ids": [exp], "max_results": 1000})
+            status, body = await c.post(
+                "/runs/search", {"experiment_ids": [exp], "max_results": 1000}
+            )
             assert status == 200, body[:300]
             plain.append(time.perf_counter() - t)
             t = time.perf_counter()
@@ -287,7 +287,9 @@ async def history(url: str, n_points: int, reps: int = 3) -> Figures:
         times: list[float] = []
         for _ in range(reps):
             t = time.perf_counter()
-            status, body = await c.get("/metrics/get-history", {"run_id": run, "metric_key": "loss"})
+            status, body = await c.get(
+                "/metrics/get-history", {"run_id": run, "metric_key": "loss"}
+            )
             assert status == 200, body[:300]
             times.append(time.perf_counter() - t)
     finally:

@@ -1,13 +1,16 @@
-"""Page tokens, URI composition and run names: small pure functions, table-driven."""
+"""Page tokens, URI composition, run names and JSON tag lists: small pure pieces, table-driven."""
 
 from __future__ import annotations
 
 import os
 
+import orjson
 import pytest
 
+from aiotrack.api.codec import run_json
 from aiotrack.errors import InvalidParameter
 from aiotrack.names import random_run_name
+from aiotrack.store.entities import JsonTags, Run, RunData, RunInfo, RunInputs, Tag
 from aiotrack.store.pagination import decode_offset, encode_offset
 from aiotrack.uris import append_path, resolve_if_local
 
@@ -50,3 +53,21 @@ def test_run_names_are_short() -> None:
     for _ in range(200):
         name = random_run_name()
         assert len(name) <= 20 and name.count("-") == 2
+
+
+def test_json_tags_behave_like_the_list_they_encode() -> None:
+    text = '[{"key":"a","value":"x \\"y\\""},{"key":"b","value":""}]'
+    tags = JsonTags(text)
+    assert tags and len(tags) == 2
+    assert list(tags) == [Tag("a", 'x "y"'), Tag("b", "")]
+    assert tags[1] == Tag("b", "") and tags[:1] == [Tag("a", 'x "y"')]
+    assert tags == [Tag("a", 'x "y"'), Tag("b", "")]
+    assert not JsonTags("[]")
+
+
+def test_json_tags_are_embedded_unparsed_in_run_json() -> None:
+    info = RunInfo("r1", "n", "0", None, "RUNNING", 1, None, None, "active")
+    text = '[{"key":"p","value":"1"}]'
+    run = Run(info, RunData(params=JsonTags(text), tags=JsonTags("[]")), RunInputs())
+    data = orjson.loads(orjson.dumps(run_json(run)))["data"]
+    assert data == {"params": [{"key": "p", "value": "1"}]}  # an empty list is omitted

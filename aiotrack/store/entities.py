@@ -90,9 +90,10 @@ class JsonTags(Sequence[Tag]):
     """Tags (or params) of one run as the database serialised them: the JSON text of an array
     of ``{"key": ..., "value": ...}`` objects, which is already their wire form.
 
-    The SQLite store reads a search page's tags this way (``json_group_array`` in the query)
-    so that thousands of them cost neither Python tuples nor dicts: the codec embeds ``json``
-    in the answer as it is. Iterating or indexing parses it once, on first use.
+    The SQL store reads a page of runs' tags and params this way on SQLite and PostgreSQL (the
+    database aggregates them into JSON) so that thousands of them cost neither Python tuples
+    nor dicts: the codec embeds ``json`` in the answer as it is. Iterating or indexing parses
+    it once, on first use.
     """
 
     __slots__ = ("_items", "json")

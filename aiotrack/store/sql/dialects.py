@@ -21,6 +21,7 @@ __all__ = [
     "case_sensitive",
     "driver_rows",
     "insert_ignore",
+    "key_values_json_sql",
     "latest_metric_upsert_sql",
     "metric_insert_sql",
     "placeholders",
@@ -179,6 +180,26 @@ def driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tup
         raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
+
+
+def key_values_json_sql(dialect: str, table: str, n: int) -> str:
+    """Driver SQL: ``(run_uuid, json_text)`` for each of ``n`` run ids that has rows in
+    ``table`` (``params`` or ``tags``): a JSON array of ``{"key", "value"}`` objects in key
+    order, NULL values as "". SQLite and PostgreSQL only."""
+    if dialect == "postgresql":
+        return (
+            "SELECT t.run_uuid, json_agg(json_build_object('key', t.key, 'value', "
+            f"coalesce(t.value, '')) ORDER BY t.key)::text FROM {table} AS t "
+            f"WHERE t.run_uuid IN ({placeholders(dialect, n)}) GROUP BY t.run_uuid"
+        )
+    # SQLite orders an aggregate's input only through a subquery (ORDER BY inside an
+    # aggregate needs 3.44): one correlated subquery per run.
+    return (
+        "SELECT r.run_uuid, (SELECT json_group_array(json_object('key', t.key, 'value', "
+        f"coalesce(t.value, ''))) FROM (SELECT key, value FROM {table} "
+        "WHERE run_uuid = r.run_uuid ORDER BY key) AS t) "
+        f"FROM runs AS r WHERE r.run_uuid IN ({placeholders(dialect, n)})"
+    )
 
 
 def placeholders(dialect: str, n: int) -> str:

@@ -136,7 +136,7 @@ class Database:
                 connect_args={"timeout": 30, "check_same_thread": False},
                 pool_size=READER_THREADS,
             )
-            event.listen(self._read_engine, "connect", _sqlite_on_connect)
+            event.listen(self._read_engine, "connect", _sqlite_on_connect_reader)
         return self._readers
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
@@ -229,6 +229,19 @@ def _mysql_on_connect(dbapi_conn: Any, _record: Any) -> None:
         "SET SESSION sql_mode = "
         "TRIM(BOTH ',' FROM CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO'))"
     )
+    cursor.close()
+
+
+#: Page cache of each SQLite reader connection, KiB. SQLite's default (2 MiB) holds a small
+#: part of a 10k-run experiment's runs, params, tags and latest metrics, and every miss is a
+#: read(2) (1000 of 10k runs: p50 ~140 -> ~125 ms); pages are only allocated as they are used.
+READER_CACHE_KIB = 65536
+
+
+def _sqlite_on_connect_reader(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_conn, record)
+    cursor = dbapi_conn.cursor()
+    cursor.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
     cursor.close()
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -71,16 +73,32 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from aiotrack.store.sql.migrate import SchemaError
-    from aiotrack.transfer.importer import ImportFailed, import_store
+    from aiotrack.transfer.importer import ImportFailed, Interrupted, import_store
     from aiotrack.transfer.progress import BarProgress
 
     parser: argparse.ArgumentParser = args.command_parser
     bar = BarProgress(sys.stderr, enabled=args.progress)
+    stop = threading.Event()
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        stop.set()
+        sys.stderr.write("\naiotrack import: stopping after this chunk (Ctrl-C again: at once)\n")
+
+    in_main = threading.current_thread() is threading.main_thread()  # where signals land
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
         report = asyncio.run(
-            import_store(args.source, args.destination, progress=bar, chunk_rows=args.chunk_rows)
+            import_store(
+                args.source,
+                args.destination,
+                progress=bar,
+                chunk_rows=args.chunk_rows,
+                stop=stop,
+            )
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         bar.close()
         sys.stderr.write(
             "\naiotrack import: interrupted. What was committed stays; run the same command "
@@ -98,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         sys.stderr.write(f"aiotrack import: error: the database refused: {exc.orig}\n")
         return 1
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     print_summary(report, sys.stderr)
     return 1 if report.problems else 0
 

@@ -32,7 +32,7 @@ from aiotrack.transfer.file_source import FileSource, Problem
 from aiotrack.transfer.sink import TABLE_ORDER, Row, SqlSink, count_rows, fix_sequences
 from aiotrack.transfer.sql_source import SqlSource
 
-__all__ = ["ImportFailed", "ImportReport", "Progress", "import_store"]
+__all__ = ["ImportFailed", "ImportReport", "Interrupted", "Progress", "import_store"]
 
 #: The largest experiment id the SQL schema holds (a 32-bit INTEGER column).
 MAX_SQL_EXPERIMENT_ID = 2**31 - 1
@@ -40,6 +40,17 @@ MAX_SQL_EXPERIMENT_ID = 2**31 - 1
 
 class ImportFailed(Exception):
     """The import cannot start or go on; the message says why and what to do."""
+
+
+class Interrupted(Exception):
+    """``stop`` was set (the command sets it on Ctrl-C): the import stopped between two
+    chunks, and everything before them is committed."""
+
+
+def _stop_point(stop: threading.Event | None) -> None:
+    """Where an import may stop: between chunks, never inside a write."""
+    if stop is not None and stop.is_set():
+        raise Interrupted
 
 
 class Progress:
@@ -69,9 +80,19 @@ class ImportReport:
 
 
 async def import_store(
-    source: str, destination: str, *, progress: Progress | None = None, chunk_rows: int = 20_000
+    source: str,
+    destination: str,
+    *,
+    progress: Progress | None = None,
+    chunk_rows: int = 20_000,
+    stop: threading.Event | None = None,
 ) -> ImportReport:
-    """Copy everything in backend store ``source`` into the database ``destination``."""
+    """Copy everything in backend store ``source`` into the database ``destination``.
+
+    Setting ``stop`` (from any thread) ends the import with :class:`Interrupted` at the next
+    chunk boundary: a flag rather than task cancellation, which a driver or pool can swallow
+    while it cleans up a cancelled query (seen once with asyncpg: the import ran to the end).
+    """
     progress = progress or Progress()
     if is_file_store_uri(destination):
         raise ImportFailed(
@@ -90,9 +111,9 @@ async def import_store(
             before = await count_rows(conn, TABLE_ORDER)
         sink = SqlSink(dest.engine, chunk_rows=chunk_rows)
         if is_file_store_uri(source):
-            await _from_files(source, dest.engine, sink, report, progress, chunk_rows)
+            await _from_files(source, dest.engine, sink, report, progress, chunk_rows, stop)
         else:
-            await _from_database(source, dest.engine, sink, report, progress, chunk_rows)
+            await _from_database(source, dest.engine, sink, report, progress, chunk_rows, stop)
         await sink.flush()
         async with dest.engine.begin() as conn:
             await fix_sequences(conn)
@@ -125,6 +146,7 @@ async def _from_database(
     report: ImportReport,
     progress: Progress,
     chunk_rows: int,
+    stop: threading.Event | None,
 ) -> None:
     src = _database(uri, "source")
     try:
@@ -147,6 +169,7 @@ async def _from_database(
             )
         progress.start(sum(counts.values()), "rows")
         async for table, rows in source.batches(chunk_rows):
+            _stop_point(stop)
             await sink.add(table, rows)
             progress.advance(len(rows), len(rows))
         report.read = counts
@@ -190,6 +213,7 @@ async def _from_files(
     report: ImportReport,
     progress: Progress,
     chunk_rows: int,
+    stop: threading.Event | None,
 ) -> None:
     from aiotrack.store.file.tracking import file_store_path
 
@@ -218,10 +242,12 @@ async def _from_files(
 
     reported = 0
     async for table, rows in _in_thread(lambda: source.batches(ids, chunk_rows, on_run)):
+        _stop_point(stop)
         await sink.add(table, rows)
         done, reported = runs_done - reported, runs_done
         progress.advance(done, len(rows))
     async for table, rows in _in_thread(source.registry_batches):
+        _stop_point(stop)
         await sink.add(table, rows)
         progress.advance(0, len(rows))
     report.problems.extend(source.problems)

@@ -285,6 +285,7 @@ def test_a_million_points_interrupted_and_resumed_into_postgres(tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         _, interrupted_err = proc.communicate(timeout=120)
         assert proc.returncode == 130, interrupted_err
+        assert "stopping after this chunk" in interrupted_err  # stopped at a chunk boundary
         assert "run the same command again to resume" in interrupted_err
         assert "importing" in interrupted_err and "runs" in interrupted_err  # the progress bar
         partial = count(dest_db, "metrics")

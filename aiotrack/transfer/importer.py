@@ -90,8 +90,8 @@ async def import_store(
     """Copy everything in backend store ``source`` into the database ``destination``.
 
     Setting ``stop`` (from any thread) ends the import with :class:`Interrupted` at the next
-    chunk boundary: a flag rather than task cancellation, which a driver or pool can swallow
-    while it cleans up a cancelled query (seen once with asyncpg: the import ran to the end).
+    chunk boundary: a flag rather than task cancellation, which was lost once in CI somewhere
+    below the importer (into PostgreSQL; not reproduced): the import ran to the end.
     """
     progress = progress or Progress()
     if is_file_store_uri(destination):

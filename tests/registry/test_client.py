@@ -51,10 +51,17 @@ def _log_and_load(name: str) -> None:
     )
 
     # Dataset input of the run.
-    inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
+    got = client.get_run(run.info.run_id)
+    inputs = got.inputs.dataset_inputs
     assert [(i.dataset.name, i.tags[0].key, i.tags[0].value) for i in inputs] == [
         ("train", "mlflow.data.context", "training")
     ]
+    # runs/search loads a page's inputs and outputs its own way: the same answer as runs/get.
+    (searched,) = client.search_runs([run.info.experiment_id])
+    assert searched.inputs.to_proto() == got.inputs.to_proto()
+    assert searched.outputs.to_proto() == got.outputs.to_proto()
+    assert [m.model_id for m in searched.outputs.model_outputs] == [info.model_id]
+    assert searched.data.to_proto() == got.data.to_proto()
 
     # The logged model with its params, tags and linked metrics.
     model = mlflow.get_logged_model(info.model_id)

@@ -18,6 +18,8 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 __all__ = [
     "CASE_SENSITIVE_OPS",
+    "SQLITE_LATEST_METRICS_BY_ID",
+    "SQLITE_RUNS_BY_ID",
     "case_sensitive",
     "driver_rows",
     "insert_ignore",
@@ -192,14 +194,43 @@ def key_values_json_sql(dialect: str, table: str, n: int) -> str:
             f"coalesce(t.value, '')) ORDER BY t.key)::text FROM {table} AS t "
             f"WHERE t.run_uuid IN ({placeholders(dialect, n)}) GROUP BY t.run_uuid"
         )
-    # SQLite orders an aggregate's input only through a subquery (ORDER BY inside an
-    # aggregate needs 3.44): one correlated subquery per run.
     return (
-        "SELECT r.run_uuid, (SELECT json_group_array(json_object('key', t.key, 'value', "
-        f"coalesce(t.value, ''))) FROM (SELECT key, value FROM {table} "
-        "WHERE run_uuid = r.run_uuid ORDER BY key) AS t) "
+        f"SELECT r.run_uuid, {_sqlite_key_values_json(table)} "
         f"FROM runs AS r WHERE r.run_uuid IN ({placeholders(dialect, n)})"
     )
+
+
+def _sqlite_key_values_json(table: str) -> str:
+    # SQLite orders an aggregate's input only through a subquery (ORDER BY inside an
+    # aggregate needs 3.44): one correlated subquery per run of ``r``.
+    return (
+        "(SELECT json_group_array(json_object('key', t.key, 'value', "
+        f"coalesce(t.value, ''))) FROM (SELECT key, value FROM {table} "
+        "WHERE run_uuid = r.run_uuid ORDER BY key) AS t)"
+    )
+
+
+#: SQLite, driver SQL: the runs whose ids are in the JSON array bound to ``?`` (any order),
+#: each as its ``RUN_COLUMNS``, its params and tags as JSON arrays (see
+#: ``key_values_json_sql``), and whether it has dataset inputs and model inputs/outputs (so
+#: that a page where none has any costs no further query). One statement, one bind parameter.
+SQLITE_RUNS_BY_ID = (
+    "SELECT r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, "
+    "r.end_time, r.artifact_uri, r.lifecycle_stage, "
+    f"{_sqlite_key_values_json('params')}, {_sqlite_key_values_json('tags')}, "
+    "EXISTS (SELECT 1 FROM inputs AS i WHERE i.destination_type = 'RUN' "
+    "AND i.destination_id = r.run_uuid AND i.source_type = 'DATASET'), "
+    "EXISTS (SELECT 1 FROM inputs AS i WHERE i.source_type IN ('RUN_INPUT', 'RUN_OUTPUT') "
+    "AND i.source_id = r.run_uuid) "
+    "FROM runs AS r WHERE r.run_uuid IN (SELECT value FROM json_each(?))"
+)
+
+#: SQLite, driver SQL: the latest metrics of the runs whose ids are in the JSON array bound
+#: to ``?``, by run and key.
+SQLITE_LATEST_METRICS_BY_ID = (
+    "SELECT m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan FROM latest_metrics AS m "
+    "WHERE m.run_uuid IN (SELECT value FROM json_each(?)) ORDER BY m.run_uuid, m.key"
+)
 
 
 def placeholders(dialect: str, n: int) -> str:

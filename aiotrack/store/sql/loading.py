@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,7 +31,13 @@ from aiotrack.store.entities import (
     RunOutputs,
     Tag,
 )
-from aiotrack.store.sql.dialects import driver_rows, key_values_json_sql, placeholders
+from aiotrack.store.sql.dialects import (
+    SQLITE_LATEST_METRICS_BY_ID,
+    SQLITE_RUNS_BY_ID,
+    driver_rows,
+    key_values_json_sql,
+    placeholders,
+)
 from aiotrack.store.sql.inputs import load_model_io
 from aiotrack.store.sql.schema.tracking import (
     SqlDataset,
@@ -48,6 +55,7 @@ __all__ = [
     "experiment_from_row",
     "load_experiment_tags",
     "load_runs",
+    "load_runs_by_id",
     "metric_from_row",
     "run_info_from_row",
 ]
@@ -152,20 +160,30 @@ def _key_values(
 
 
 def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+    if conn.dialect.name == "sqlite":  # all ids as one JSON parameter
+        batches = [driver_rows(conn, SQLITE_LATEST_METRICS_BY_ID, (_json_ids(run_ids),))]
+    else:
+        batches = []
+        for chunk in _chunks(run_ids):
+            # Driver SQL: compiling an expanding IN of 500 ids cost more than running the query.
+            sql = (
+                "SELECT m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan "
+                "FROM latest_metrics AS m "  # qualified: KEY is a reserved word in MySQL
+                f"WHERE m.run_uuid IN ({placeholders(conn.dialect.name, len(chunk))}) "
+                "ORDER BY m.run_uuid, m.key"
+            )
+            batches.append(driver_rows(conn, sql, tuple(chunk)))
     out: dict[str, list[Metric]] = defaultdict(list)
     nan = math.nan
-    for chunk in _chunks(run_ids):
-        # Driver SQL: compiling an expanding IN of 500 ids cost more than running the query.
-        sql = (
-            "SELECT m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan "
-            "FROM latest_metrics AS m "  # qualified: KEY is a reserved word in MySQL
-            f"WHERE m.run_uuid IN ({placeholders(conn.dialect.name, len(chunk))}) "
-            "ORDER BY m.run_uuid, m.key"
-        )
-        for run_uuid, key, value, timestamp, step, is_nan in driver_rows(conn, sql, tuple(chunk)):
+    for rows in batches:
+        for run_uuid, key, value, timestamp, step, is_nan in rows:
             # latest_metrics.timestamp is nullable in MLflow's schema but always set in practice.
             out[run_uuid].append(Metric(key, nan if is_nan else value, timestamp or 0, step))
     return out
+
+
+def _json_ids(run_ids: Sequence[str]) -> str:
+    return orjson.dumps(list(run_ids)).decode()
 
 
 def _dataset_inputs(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
@@ -242,6 +260,56 @@ def load_runs(conn: Connection, rows: Sequence[Any], *, with_outputs: bool = Tru
         )
         for row in rows
     ]
+
+
+def load_runs_by_id(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """SQLite: full ``Run`` entities of ``run_ids``, in that order, with ``outputs``.
+
+    A page's runs cost two statements (runs with their params and tags as JSON, then latest
+    metrics), plus one per kind of inputs only when a run of the page has some. Selecting the
+    page by id first lets SQLite sort the narrow ``(sort keys, run_uuid)`` rows only. Ids that
+    no longer exist (deleted in between) are left out.
+    """
+    if not run_ids:
+        return []
+    by_id = {row[0]: row for row in driver_rows(conn, SQLITE_RUNS_BY_ID, (_json_ids(run_ids),))}
+    metrics = _latest_metrics(conn, run_ids)
+    with_datasets = [run_id for run_id, row in by_id.items() if row[11]]
+    inputs = _dataset_inputs(conn, with_datasets) if with_datasets else {}
+    with_models = [run_id for run_id, row in by_id.items() if row[12]]
+    model_inputs, model_outputs = load_model_io(conn, with_models) if with_models else ({}, {})
+    runs: list[Run] = []
+    for run_id in run_ids:
+        row = by_id.get(run_id)
+        if row is None:
+            continue
+        params, tags = row[9], row[10]
+        runs.append(
+            Run(
+                info=RunInfo(
+                    run_id=run_id,
+                    run_name=row[1],
+                    experiment_id=str(row[2]),
+                    user_id=row[3],
+                    status=row[4],
+                    start_time=row[5],
+                    end_time=row[6],
+                    artifact_uri=row[7],
+                    lifecycle_stage=row[8],
+                ),
+                data=RunData(
+                    metrics=metrics.get(run_id, []),
+                    params=JsonTags(params) if params != "[]" else [],
+                    tags=JsonTags(tags) if tags != "[]" else [],
+                ),
+                inputs=RunInputs(
+                    dataset_inputs=inputs.get(run_id, []),
+                    model_inputs=model_inputs.get(run_id, []),
+                ),
+                outputs=RunOutputs(model_outputs.get(run_id, [])),
+            )
+        )
+    return runs
 
 
 EXPERIMENT_COLUMNS = (

@@ -66,6 +66,7 @@ from aiotrack.store.sql.loading import (
     experiment_from_row,
     load_experiment_tags,
     load_runs,
+    load_runs_by_id,
     metric_from_row,
     run_info_from_row,
 )
@@ -561,7 +562,9 @@ class SqlTrackingStore:
         exp_ids = [i for i in map(parse_experiment_id, experiment_ids) if i in self._id_range]
         if not exp_ids:
             return Page([])
-        stmt = select(*RUN_COLUMNS)
+        # SQLite sorts the page as bare ids, then loads those runs (``load_runs_by_id``).
+        by_id = self.db.is_sqlite
+        stmt = select(SqlRun.run_uuid) if by_id else select(*RUN_COLUMNS)
         stmt, terms = search.run_order_clauses(stmt, orders)
         stmt = (
             stmt.where(
@@ -576,6 +579,8 @@ class SqlTrackingStore:
 
         def load(conn: Connection) -> tuple[int, list[Run]]:
             rows = conn.execute(stmt).all()
+            if by_id:
+                return len(rows), load_runs_by_id(conn, [r[0] for r in rows[:max_results]])
             return len(rows), load_runs(conn, rows[:max_results])
 
         found, runs = await self.db.run_read(load)

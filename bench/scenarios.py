@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import orjson
 
 __all__ = ["SCENARIOS", "Figures"]
 
@@ -30,6 +31,9 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 class Client:
     """A thin JSON client over one aiohttp session."""
 
@@ -41,7 +45,10 @@ class Client:
         )
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        async with self.session.post(self.url + API + path, json=body) as resp:
+        # orjson: the stdlib encoder took ~2 ms of the shared CPU per 1000-metric body.
+        async with self.session.post(
+            self.url + API + path, data=orjson.dumps(body), headers=_JSON
+        ) as resp:
             data = await resp.read()
             return resp.status, data
 

@@ -4,6 +4,8 @@ rule, metric history and big log_batch calls."""
 from __future__ import annotations
 
 import math
+import random
+import struct
 import time
 
 import mlflow
@@ -151,6 +153,19 @@ def test_log_batch_1000_metrics_100_params_100_tags(client: MlflowClient, run_id
     assert run.data.metrics == {f"m{k}": (950 + k) * 0.5 for k in range(50)}
     hist = client.get_metric_history(run_id, "m7")
     assert [(m.step, m.value) for m in hist] == [(s, (s * 50 + 7) * 0.5) for s in range(20)]
+
+
+def test_log_batch_keeps_every_double_bit_for_bit(client: MlflowClient, run_id: str) -> None:
+    """What a 1000-metric batch stores reads back as the very doubles sent: SQLite takes a
+    group's rows as one JSON text, so decimal text must turn back into the same bits."""
+    rng = random.Random(5)
+    hard = [0.1, 1 / 3, 1e23, 5e-324, 2.2250738585072011e-308, MAX_DOUBLE / 3, 2.0**53 + 2, 7e-10]
+    randoms = (struct.unpack("<d", rng.randbytes(8))[0] for _ in range(2000))
+    values = [*hard, *(-v for v in hard), *(v for v in randoms if math.isfinite(v))][:1000]
+    values += [rng.random() for _ in range(1000 - len(values))]
+    client.log_batch(run_id, metrics=[Metric("x", v, 1, step) for step, v in enumerate(values)])
+    stored = [m.value for m in sorted(client.get_metric_history(run_id, "x"), key=lambda m: m.step)]
+    assert [struct.pack("<d", v) for v in stored] == [struct.pack("<d", v) for v in values]
 
 
 def test_log_batch_mixed_valid_then_invalid_key(client: MlflowClient, run_id: str) -> None:

@@ -6,8 +6,12 @@ Store code calls these helpers and never tests the dialect itself.
 
 from __future__ import annotations
 
+import math
+import random
+import struct
 from typing import Any
 
+import orjson
 from sqlalchemy import Boolean, String, and_, bindparam, func, literal, or_
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -19,6 +23,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 __all__ = [
     "CASE_SENSITIVE_OPS",
     "SQLITE_LATEST_METRICS_BY_ID",
+    "SQLITE_METRIC_INSERT_JSON",
     "SQLITE_RUNS_BY_ID",
     "case_sensitive",
     "driver_rows",
@@ -28,6 +33,7 @@ __all__ = [
     "metric_insert_sql",
     "placeholders",
     "rows_as_columns",
+    "sqlite_parses_doubles_exactly",
     "upsert",
 ]
 
@@ -290,6 +296,48 @@ def metric_insert_sql(dialect: str) -> str:
         return _MYSQL_METRIC_INSERT
     source = _PG_METRIC_ROWS if dialect == "postgresql" else f"VALUES ({placeholders(dialect, 6)})"
     return f"INSERT INTO metrics ({_METRIC_COLUMNS}) {source} ON CONFLICT DO NOTHING"
+
+
+#: SQLite: the rows of ``metric_insert_sql`` as ONE JSON array of arrays bound to ``?``. A
+#: single statement releases the GIL for the whole insert, where executemany takes it back for
+#: every row (contending with the event loop); see ``sqlite_parses_doubles_exactly``. The WHERE
+#: is SQLite's documented way to keep its parser from reading ON CONFLICT as a join constraint.
+SQLITE_METRIC_INSERT_JSON = (
+    f"INSERT INTO metrics ({_METRIC_COLUMNS}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(6))
+    + " FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+)
+
+#: Doubles whose decimal text is known to be hard to convert back (halfway cases, extremes,
+#: subnormals), on top of seeded random ones.
+_HARD_DOUBLES = (
+    0.1, 1 / 3, 2 / 3, 1e23, 8.98846567431158e307, 1.7976931348623157e308, 2.2250738585072014e-308,
+    2.2250738585072011e-308, 4.9406564584124654e-324, 5e-324, 9007199254740993.0, 0.30000000000000004,
+    123456789012345680.0, 1.0000000000000002, 0.9999999999999999, 7.0e-10, 3.4028234663852886e38,
+)  # fmt: skip
+
+
+def sqlite_parses_doubles_exactly(conn: Connection) -> bool:
+    """Whether this SQLite reads every double back from its shortest decimal text (what
+    ``orjson`` writes) bit for bit: the condition for ``SQLITE_METRIC_INSERT_JSON``. SQLite's
+    text-to-double conversion is its own code, exact on common builds but not promised; a
+    build that fails this check keeps executemany."""
+    rng = random.Random(20261127)
+    values = [*_HARD_DOUBLES, *(-v for v in _HARD_DOUBLES)]
+    values += [rng.random() * 10 ** rng.randint(-30, 30) for _ in range(3000)]
+    values += [
+        v
+        for v in (struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000))
+        if math.isfinite(v)
+    ]
+    got = [
+        v
+        for (v,) in driver_rows(
+            conn, "SELECT value FROM json_each(?)", (orjson.dumps(values).decode(),)
+        )
+    ]
+    # Zero's sign is not compared: SQLite stores an integral REAL as an integer either way.
+    return len(got) == len(values) and all(a == b for a, b in zip(got, values, strict=True))
 
 
 def latest_metric_upsert_sql(dialect: str) -> str:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import orjson
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.engine import Connection
 
@@ -28,11 +30,13 @@ from aiotrack.errors import AiotrackError, InvalidParameter, ResourceNotFound
 from aiotrack.store.entities import LifecycleStage, Metric, Param, Tag
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.dialects import (
+    SQLITE_METRIC_INSERT_JSON,
     insert_ignore,
     latest_metric_upsert_sql,
     metric_insert_sql,
     placeholders,
     rows_as_columns,
+    sqlite_parses_doubles_exactly,
     upsert,
 )
 from aiotrack.store.sql.schema.tracking import (
@@ -42,6 +46,8 @@ from aiotrack.store.sql.schema.tracking import (
 )
 
 __all__ = ["LogOp", "LogWriter", "MetricHook", "stored_metric"]
+
+log = logging.getLogger(__name__)
 
 RUN_NAME_TAG = "mlflow.runName"
 _DOUBLE_MAX = 1.7976931348623157e308
@@ -79,6 +85,25 @@ class LogOp:
     )
     error: AiotrackError | None = None
     experiment_id: int = 0
+    #: ``metrics`` as stored rows ``(key, value, timestamp, run_uuid, step, is_nan)``, and the
+    #: row of each key's greatest ``(step, timestamp, value)`` as a ``latest_metrics`` row
+    #: ``(key, value, timestamp, step, is_nan, run_uuid)``. Built when the op is created, on
+    #: the event loop, so that the writer's critical section is the database's work.
+    metric_rows: list[tuple[str, float, int, str, int, bool]] = field(init=False, repr=False)
+    latest: dict[str, tuple[str, float, int, int, bool, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        run_id = self.run_id
+        rows: list[tuple[str, float, int, str, int, bool]] = []
+        latest: dict[str, tuple[str, float, int, int, bool, str]] = {}
+        for m in self.metrics:
+            value, is_nan = stored_metric(m.value)
+            rows.append((m.key, value, m.timestamp, run_id, m.step, is_nan))
+            best = latest.get(m.key)
+            if best is None or (m.step, m.timestamp, value) > (best[3], best[2], best[1]):
+                latest[m.key] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
+        self.metric_rows = rows
+        self.latest = latest
 
 
 class LogWriter:
@@ -89,6 +114,8 @@ class LogWriter:
         self.hooks = list(hooks)
         self._pending: list[LogOp] = []
         self._flusher: asyncio.Task[None] | None = None
+        #: SQLite: insert a group's metric rows as one JSON parameter (probed once).
+        self._json_rows: bool | None = None
 
     @property
     def queue_depth(self) -> int:
@@ -162,6 +189,15 @@ class LogWriter:
         if live:
             self._write(conn, live)
 
+    def _sqlite_json_rows(self, conn: Connection) -> bool:
+        if self._json_rows is None:
+            self._json_rows = sqlite_parses_doubles_exactly(conn)
+            if not self._json_rows:
+                log.info(
+                    "SQLite does not read doubles back exactly from JSON: inserting rows one by one"
+                )
+        return self._json_rows
+
     def _write(self, conn: Connection, group: list[LogOp]) -> None:
         dialect = self.db.dialect
         params = [
@@ -171,18 +207,21 @@ class LogWriter:
         ]
         if params:
             conn.execute(insert_ignore(dialect, SqlParam.__table__), params)
-        metric_rows: list[tuple[str, float, int, str, int, bool]] = []
+        metric_rows = [row for op in group for row in op.metric_rows]
         latest: dict[tuple[str, str], tuple[str, float, int, int, bool, str]] = {}
         for op in group:
-            run_id = op.run_id
-            for m in op.metrics:
-                value, is_nan = stored_metric(m.value)
-                metric_rows.append((m.key, value, m.timestamp, run_id, m.step, is_nan))
-                best = latest.get((run_id, m.key))
-                if best is None or (m.step, m.timestamp, value) > (best[3], best[2], best[1]):
-                    latest[(run_id, m.key)] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
+            for key, row in op.latest.items():
+                best = latest.get((op.run_id, key))
+                if best is None or (row[3], row[2], row[1]) > (best[3], best[2], best[1]):
+                    latest[(op.run_id, key)] = row
         if metric_rows:
-            conn.exec_driver_sql(metric_insert_sql(dialect), rows_as_columns(dialect, metric_rows))
+            if dialect == "sqlite" and self._sqlite_json_rows(conn):
+                rows_json = orjson.dumps(metric_rows).decode()
+                conn.exec_driver_sql(SQLITE_METRIC_INSERT_JSON, (rows_json,))
+            else:
+                conn.exec_driver_sql(
+                    metric_insert_sql(dialect), rows_as_columns(dialect, metric_rows)
+                )
             conn.exec_driver_sql(
                 latest_metric_upsert_sql(dialect), rows_as_columns(dialect, list(latest.values()))
             )

@@ -217,7 +217,7 @@ def _sqlite_key_values_json(table: str) -> str:
 
 
 #: SQLite, driver SQL: the runs whose ids are in the JSON array bound to ``?`` (any order),
-#: each as its ``RUN_COLUMNS``, its params and tags as JSON arrays (see
+#: each as its ``RUN_COLUMNS`` (same order), its params and tags as JSON arrays (see
 #: ``key_values_json_sql``), and whether it has dataset inputs and model inputs/outputs (so
 #: that a page where none has any costs no further query). One statement, one bind parameter.
 SQLITE_RUNS_BY_ID = (

@@ -77,16 +77,18 @@ _CHUNK = 500  # bound the number of bind parameters per IN list
 
 
 def run_info_from_row(row: Any) -> RunInfo:
+    """The ``RunInfo`` of a row whose first columns are ``RUN_COLUMNS``, in that order (a
+    SQLAlchemy row or a driver tuple)."""
     return RunInfo(
-        run_id=row.run_uuid,
-        run_name=row.name,
-        experiment_id=str(row.experiment_id),
-        user_id=row.user_id,
-        status=row.status,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        artifact_uri=row.artifact_uri,
-        lifecycle_stage=row.lifecycle_stage,
+        run_id=row[0],
+        run_name=row[1],
+        experiment_id=str(row[2]),
+        user_id=row[3],
+        status=row[4],
+        start_time=row[5],
+        end_time=row[6],
+        artifact_uri=row[7],
+        lifecycle_stage=row[8],
     )
 
 
@@ -286,17 +288,7 @@ def load_runs_by_id(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         params, tags = row[9], row[10]
         runs.append(
             Run(
-                info=RunInfo(
-                    run_id=run_id,
-                    run_name=row[1],
-                    experiment_id=str(row[2]),
-                    user_id=row[3],
-                    status=row[4],
-                    start_time=row[5],
-                    end_time=row[6],
-                    artifact_uri=row[7],
-                    lifecycle_stage=row[8],
-                ),
+                info=run_info_from_row(row),
                 data=RunData(
                     metrics=metrics.get(run_id, []),
                     params=JsonTags(params) if params != "[]" else [],

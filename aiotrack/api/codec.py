@@ -88,13 +88,20 @@ def experiment_json(e: Experiment) -> dict[str, Any]:
     return out
 
 
+_NO_EXTRAS = (None, None, None, None)
+
+
 def metric_json(m: Metric) -> dict[str, Any]:
+    value = m.value
     out: dict[str, Any] = {
         "key": m.key,
-        "value": double(m.value),
+        # A finite value is the only kind with v - v == 0 (cheaper than double()'s checks).
+        "value": value if value - value == 0 else double(value),
         "timestamp": m.timestamp,
         "step": m.step,
     }
+    if m[4:] == _NO_EXTRAS:  # most points (a search page's latest metrics: thousands)
+        return out
     _put(out, "dataset_name", m.dataset_name)
     _put(out, "dataset_digest", m.dataset_digest)
     _put(out, "model_id", m.model_id)
@@ -141,27 +148,10 @@ def _dataset_input_json(d: DatasetInput) -> dict[str, Any]:
     return out
 
 
-def _run_metric_json(m: Metric) -> dict[str, Any]:
-    # A run's latest metrics carry no dataset, model or run id: skip metric_json's checks for
-    # them (thousands per search page). A finite value is the only kind with v - v == 0.
-    if m[4:] == _NO_EXTRAS:
-        value = m.value
-        return {
-            "key": m.key,
-            "value": value if value - value == 0 else double(value),
-            "timestamp": m.timestamp,
-            "step": m.step,
-        }
-    return metric_json(m)
-
-
-_NO_EXTRAS = (None, None, None, None)
-
-
 def run_json(run: Run) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if run.data.metrics:
-        data["metrics"] = [_run_metric_json(m) for m in run.data.metrics]
+        data["metrics"] = [metric_json(m) for m in run.data.metrics]
     if run.data.params:
         data["params"] = _tags(run.data.params)
     if run.data.tags:

@@ -24,6 +24,8 @@ from aiotrack.store.entities import (
     InputTag,
     JsonTags,
     Metric,
+    ModelInput,
+    ModelOutput,
     Run,
     RunData,
     RunInfo,
@@ -241,27 +243,16 @@ def load_runs(conn: Connection, rows: Sequence[Any], *, with_outputs: bool = Tru
     run_ids = [r.run_uuid for r in rows]
     if not run_ids:
         return []
-    params = _key_values(conn, SqlParam, run_ids)
-    tags = _key_values(conn, SqlTag, run_ids)
-    metrics = _latest_metrics(conn, run_ids)
-    inputs = _dataset_inputs(conn, run_ids)
     model_inputs, model_outputs = load_model_io(conn, run_ids)
-    return [
-        Run(
-            info=run_info_from_row(row),
-            data=RunData(
-                metrics=metrics.get(row.run_uuid, []),
-                params=params.get(row.run_uuid, []),
-                tags=tags.get(row.run_uuid, []),
-            ),
-            inputs=RunInputs(
-                dataset_inputs=inputs.get(row.run_uuid, []),
-                model_inputs=model_inputs.get(row.run_uuid, []),
-            ),
-            outputs=RunOutputs(model_outputs.get(row.run_uuid, [])) if with_outputs else None,
-        )
-        for row in rows
-    ]
+    return _assemble(
+        rows,
+        params=_key_values(conn, SqlParam, run_ids),
+        tags=_key_values(conn, SqlTag, run_ids),
+        metrics=_latest_metrics(conn, run_ids),
+        datasets=_dataset_inputs(conn, run_ids),
+        model_inputs=model_inputs,
+        model_outputs=model_outputs if with_outputs else None,
+    )
 
 
 def load_runs_by_id(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
@@ -275,30 +266,51 @@ def load_runs_by_id(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     if not run_ids:
         return []
     by_id = {row[0]: row for row in driver_rows(conn, SQLITE_RUNS_BY_ID, (_json_ids(run_ids),))}
-    metrics = _latest_metrics(conn, run_ids)
-    with_datasets = [run_id for run_id, row in by_id.items() if row[11]]
-    inputs = _dataset_inputs(conn, with_datasets) if with_datasets else {}
-    with_models = [run_id for run_id, row in by_id.items() if row[12]]
+    rows = [by_id[run_id] for run_id in run_ids if run_id in by_id]
+    with_datasets = [row[0] for row in rows if row[11]]
+    with_models = [row[0] for row in rows if row[12]]
     model_inputs, model_outputs = load_model_io(conn, with_models) if with_models else ({}, {})
+    return _assemble(
+        rows,
+        params={row[0]: JsonTags(row[9]) for row in rows if row[9] != "[]"},
+        tags={row[0]: JsonTags(row[10]) for row in rows if row[10] != "[]"},
+        metrics=_latest_metrics(conn, run_ids),
+        datasets=_dataset_inputs(conn, with_datasets) if with_datasets else {},
+        model_inputs=model_inputs,
+        model_outputs=model_outputs,
+    )
+
+
+def _assemble(
+    rows: Sequence[Any],
+    *,
+    params: Mapping[str, Sequence[Tag]],
+    tags: Mapping[str, Sequence[Tag]],
+    metrics: Mapping[str, list[Metric]],
+    datasets: Mapping[str, list[DatasetInput]],
+    model_inputs: Mapping[str, list[ModelInput]],
+    model_outputs: Mapping[str, list[ModelOutput]] | None,
+) -> list[Run]:
+    """``Run`` entities of ``rows`` (``RUN_COLUMNS`` first) from what hangs off them, by run
+    id; ``model_outputs`` None leaves ``outputs`` unset."""
     runs: list[Run] = []
-    for run_id in run_ids:
-        row = by_id.get(run_id)
-        if row is None:
-            continue
-        params, tags = row[9], row[10]
+    for row in rows:
+        run_id = row[0]
         runs.append(
             Run(
                 info=run_info_from_row(row),
                 data=RunData(
                     metrics=metrics.get(run_id, []),
-                    params=JsonTags(params) if params != "[]" else [],
-                    tags=JsonTags(tags) if tags != "[]" else [],
+                    params=params.get(run_id, []),
+                    tags=tags.get(run_id, []),
                 ),
                 inputs=RunInputs(
-                    dataset_inputs=inputs.get(run_id, []),
+                    dataset_inputs=datasets.get(run_id, []),
                     model_inputs=model_inputs.get(run_id, []),
                 ),
-                outputs=RunOutputs(model_outputs.get(run_id, [])),
+                outputs=None
+                if model_outputs is None
+                else RunOutputs(model_outputs.get(run_id, [])),
             )
         )
     return runs

@@ -192,8 +192,9 @@ def driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tup
 
 def key_values_json_sql(dialect: str, table: str, n: int) -> str:
     """Driver SQL: ``(run_uuid, json_text)`` for each of ``n`` run ids that has rows in
-    ``table`` (``params`` or ``tags``): a JSON array of ``{"key", "value"}`` objects in key
-    order, NULL values as "". SQLite and PostgreSQL only."""
+    ``table`` (``params`` or ``tags``): a JSON array of ``{"key", "value"}`` objects, NULL
+    values as "". SQLite and PostgreSQL only. The order is PostgreSQL's key order, and on
+    SQLite storage order (see ``_sqlite_key_values_json``)."""
     if dialect == "postgresql":
         return (
             "SELECT t.run_uuid, json_agg(json_build_object('key', t.key, 'value', "
@@ -207,12 +208,13 @@ def key_values_json_sql(dialect: str, table: str, n: int) -> str:
 
 
 def _sqlite_key_values_json(table: str) -> str:
-    # SQLite orders an aggregate's input only through a subquery (ORDER BY inside an
-    # aggregate needs 3.44): one correlated subquery per run of ``r``.
+    # One correlated subquery per run of ``r``, aggregated straight off the ``run_uuid`` index:
+    # the rows come in storage order, which is what MLflow's own SQLite store answers (its
+    # selectin loads have no ORDER BY). Sorting by key needs a subquery (an aggregate's ORDER
+    # BY needs SQLite 3.44) that cost a third of this statement on a 1000-run page.
     return (
         "(SELECT json_group_array(json_object('key', t.key, 'value', "
-        f"coalesce(t.value, ''))) FROM (SELECT key, value FROM {table} "
-        "WHERE run_uuid = r.run_uuid ORDER BY key) AS t)"
+        f"coalesce(t.value, ''))) FROM {table} AS t WHERE t.run_uuid = r.run_uuid)"
     )
 
 

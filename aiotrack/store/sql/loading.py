@@ -138,7 +138,8 @@ async def load_experiment_tags(
 def _key_values(
     conn: Connection, table: Any, run_ids: Sequence[str]
 ) -> Mapping[str, Sequence[Tag]]:
-    """Each run's params or tags, sorted by key. Where the database can build JSON (SQLite,
+    """Each run's params or tags: by key on PostgreSQL and MySQL; on SQLite in storage order,
+    as MLflow's SQLite store answers them. Where the database can build JSON (SQLite,
     PostgreSQL), each run's list comes back as one JSON array, left unparsed: see
     :class:`JsonTags`. On a page of 1000 runs that is several times cheaper than a row and a
     tuple per tag."""

@@ -19,6 +19,7 @@ from aiotrack.store.entities import (
     Experiment,
     JsonTags,
     Metric,
+    MetricRows,
     MetricWithRunId,
     Page,
     Run,
@@ -119,6 +120,20 @@ def metric_with_run_id_json(m: MetricWithRunId) -> dict[str, Any]:
     }
 
 
+def _metrics(metrics: Sequence[Metric]) -> list[dict[str, Any]]:
+    if isinstance(metrics, MetricRows):  # a search page's latest metrics: plain points
+        return [
+            {
+                "key": key,
+                "value": "NaN" if is_nan else (value if value - value == 0 else double(value)),
+                "timestamp": timestamp or 0,
+                "step": step,
+            }
+            for _, key, value, timestamp, step, is_nan in metrics.rows
+        ]
+    return [metric_json(m) for m in metrics]
+
+
 def run_info_json(info: RunInfo) -> dict[str, Any]:
     out: dict[str, Any] = {"run_uuid": info.run_id, "experiment_id": info.experiment_id}
     _put(out, "run_name", info.run_name)
@@ -151,7 +166,7 @@ def _dataset_input_json(d: DatasetInput) -> dict[str, Any]:
 def run_json(run: Run) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if run.data.metrics:
-        data["metrics"] = [metric_json(m) for m in run.data.metrics]
+        data["metrics"] = _metrics(run.data.metrics)
     if run.data.params:
         data["params"] = _tags(run.data.params)
     if run.data.tags:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, NamedTuple, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 import orjson
 
@@ -23,6 +23,7 @@ __all__ = [
     "JsonTags",
     "LifecycleStage",
     "Metric",
+    "MetricRows",
     "MetricWithRunId",
     "ModelInput",
     "ModelOutput",
@@ -158,6 +159,54 @@ class Metric(NamedTuple):
     run_id: str | None = None
 
 
+class MetricRows(Sequence[Metric]):
+    """A run's latest metrics as the SQL store read them: the driver's rows
+    ``(run_uuid, key, value, timestamp, step, is_nan)``, value 0 where ``is_nan``.
+
+    A search page of 1000 runs holds thousands of latest metrics; the codec serialises ``rows``
+    straight to their wire form rather than through a :class:`Metric` and a call each.
+    Iterating or indexing builds the ``Metric`` entities once, on first use.
+    """
+
+    __slots__ = ("_items", "rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self._items: list[Metric] | None = None
+
+    def _built(self) -> list[Metric]:
+        if self._items is None:
+            nan = float("nan")
+            self._items = [
+                Metric(key, nan if is_nan else value, timestamp or 0, step)
+                for _, key, value, timestamp, step, is_nan in self.rows
+            ]
+        return self._items
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Metric: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Metric]: ...
+    def __getitem__(self, index: int | slice) -> Metric | Sequence[Metric]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class MetricWithRunId:
     key: str
@@ -182,7 +231,7 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class RunData:
-    metrics: list[Metric] = field(default_factory=list)
+    metrics: Sequence[Metric] = field(default_factory=list)
     params: Sequence[Param] = field(default_factory=list)
     tags: Sequence[Tag] = field(default_factory=list)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from aiotrack.store.entities import (
     InputTag,
     JsonTags,
     Metric,
+    MetricRows,
     ModelInput,
     ModelOutput,
     Run,
@@ -164,7 +167,8 @@ def _key_values(
     return out
 
 
-def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, MetricRows]:
+    """Each run's latest metrics by key, as the driver's rows (see :class:`MetricRows`)."""
     if conn.dialect.name == "sqlite":  # all ids as one JSON parameter
         batches = [driver_rows(conn, SQLITE_LATEST_METRICS_BY_ID, (_json_ids(run_ids),))]
     else:
@@ -178,13 +182,12 @@ def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[
                 "ORDER BY m.run_uuid, m.key"
             )
             batches.append(driver_rows(conn, sql, tuple(chunk)))
-    out: dict[str, list[Metric]] = defaultdict(list)
-    nan = math.nan
-    for rows in batches:
-        for run_uuid, key, value, timestamp, step, is_nan in rows:
-            # latest_metrics.timestamp is nullable in MLflow's schema but always set in practice.
-            out[run_uuid].append(Metric(key, nan if is_nan else value, timestamp or 0, step))
-    return out
+    # Each batch is sorted by run and covers whole runs: one group per run.
+    return {
+        run_uuid: MetricRows(list(rows))
+        for batch in batches
+        for run_uuid, rows in groupby(batch, itemgetter(0))
+    }
 
 
 def _json_ids(run_ids: Sequence[str]) -> str:
@@ -287,7 +290,7 @@ def _assemble(
     *,
     params: Mapping[str, Sequence[Tag]],
     tags: Mapping[str, Sequence[Tag]],
-    metrics: Mapping[str, list[Metric]],
+    metrics: Mapping[str, Sequence[Metric]],
     datasets: Mapping[str, list[DatasetInput]],
     model_inputs: Mapping[str, list[ModelInput]],
     model_outputs: Mapping[str, list[ModelOutput]] | None,

@@ -1,7 +1,8 @@
 """Durability of group commit: SIGKILL under 64-client load loses no acknowledged write.
 
-Every ``log-metric`` answered 200 must be in the database after the server is killed without
-warning and started again: a request is answered only after its group's commit.
+Every ``log-metric`` (or 100-point ``log-batch``: on PostgreSQL several groups are then written
+at once) answered 200 must be in the database after the server is killed without warning and
+started again: a request is answered only after its group's commit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -36,17 +38,34 @@ def backend_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         drop_postgres_database(uri)
 
 
-async def _load(url: str, run_ids: list[str], kill: asyncio.Event) -> dict[str, list[int]]:
-    """Each client logs steps 0, 1, 2, ... to its own run until the server dies."""
+#: Points a log-batch request carries: steps ``100 * n`` to ``100 * n + 99`` for request n.
+BATCH = 100
+
+
+def _request(run: str, step: int, kind: str) -> tuple[str, dict[str, Any]]:
+    if kind == "metric":
+        body = {"run_id": run, "key": "loss", "value": step * 0.5, "timestamp": 1, "step": step}
+        return "runs/log-metric", body
+    points = [
+        {"key": "loss", "value": i * 0.5, "timestamp": 1, "step": i}
+        for i in range(step * BATCH, (step + 1) * BATCH)
+    ]
+    return "runs/log-batch", {"run_id": run, "metrics": points}
+
+
+async def _load(
+    url: str, run_ids: list[str], kill: asyncio.Event, kind: str
+) -> dict[str, list[int]]:
+    """Each client logs requests 0, 1, 2, ... to its own run until the server dies."""
     acked: dict[str, list[int]] = {run: [] for run in run_ids}
     deadline = time.monotonic() + 30  # a hard bound whatever happens
 
     async def client(session: aiohttp.ClientSession, run: str) -> None:
         step = 0
         while time.monotonic() < deadline:
-            body = {"run_id": run, "key": "loss", "value": step * 0.5, "timestamp": 1, "step": step}
+            path, body = _request(run, step, kind)
             try:
-                async with session.post(f"{url}{API}/runs/log-metric", json=body) as resp:
+                async with session.post(f"{url}{API}/{path}", json=body) as resp:
                     if resp.status == 200:
                         acked[run].append(step)
                     await resp.read()
@@ -63,8 +82,9 @@ async def _load(url: str, run_ids: list[str], kill: asyncio.Event) -> dict[str, 
     return acked
 
 
+@pytest.mark.parametrize("kind", ["metric", "batch"])
 def test_sigkill_under_load_keeps_every_acknowledged_write(
-    backend_uri: str, tmp_path: Path
+    backend_uri: str, tmp_path: Path, kind: str
 ) -> None:
     server = start_aiotrack(backend_uri, tmp_path / "first")
     try:
@@ -86,7 +106,7 @@ def test_sigkill_under_load_keeps_every_acknowledged_write(
                 await kill.wait()
                 os.killpg(server.process.pid, signal.SIGKILL)
 
-            acked, _ = await asyncio.gather(_load(server.url, run_ids, kill), killer())
+            acked, _ = await asyncio.gather(_load(server.url, run_ids, kill, kind), killer())
             return acked
 
         acked = asyncio.run(scenario())
@@ -106,6 +126,8 @@ def test_sigkill_under_load_keeps_every_acknowledged_write(
                 timeout=30,
             ).json()
             stored = {m["step"] for m in history.get("metrics", [])}
+            if kind == "batch":
+                steps = [i for n in steps for i in range(n * BATCH, (n + 1) * BATCH)]
             missing = sorted(set(steps) - stored)
             assert not missing, f"run {run}: acknowledged steps lost after SIGKILL: {missing[:10]}"
     finally:

@@ -6,6 +6,15 @@ all their params with another, and writes the whole group with one statement per
 transaction; every request is answered only after that commit. While a group is being written,
 the next one accumulates, so 64 clients share a commit instead of queueing for a lock.
 
+On PostgreSQL, when rows pile up behind a group being written (large ``log-batch`` requests),
+up to :data:`PG_WRITERS` groups are written at once, each on its own connection: one backend
+process inserting a group's rows was otherwise the ceiling. Small writes keep one writer,
+whose groups amortise a commit over many requests. A run's ops are never in two groups being
+written at once, and are written in arrival order, so what an op checks (its run, its params)
+cannot change under it from another group of this process. SQLite has one writer by nature;
+MySQL keeps one too (InnoDB's next-key locks on ``ON DUPLICATE KEY`` inserts into neighbouring
+index ranges could deadlock two writers).
+
 Each request still lands whole or not at all: ops are validated against the database (and
 against the ops before them in the group, in arrival order) before anything is written, and an
 op that fails is left out with its own error while the rest of the group goes on. Should a
@@ -16,10 +25,10 @@ one op per transaction so that only the offending request fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Literal
 
 import orjson
@@ -56,6 +65,15 @@ MAX_GROUP_OPS = 512
 #: Most metric rows per group (a 1000-metric log-batch is one op).
 MAX_GROUP_ROWS = 20_000
 
+#: ``metric_rows`` order: ``(key, step, timestamp)``, that of ``metrics``' indexes within a run.
+_INDEX_ORDER = itemgetter(0, 4, 2)
+
+#: Most groups written at once on PostgreSQL (see the module docstring) ...
+PG_WRITERS = 4
+#: ... and the rows that must be waiting, not counting those of runs being written, to start
+#: one more: below it, one writer's next group takes them all in one commit.
+PARALLEL_ROWS = 2_000
+
 #: Called inside the group's transaction for each op that logged metrics:
 #: ``hook(conn, run_id, experiment_id, metrics)``. Logged models use it to link metrics.
 MetricHook = Callable[[Connection, str, int, Sequence[Metric]], None]
@@ -91,6 +109,8 @@ class LogOp:
     #: the event loop, so that the writer's critical section is the database's work.
     metric_rows: list[tuple[str, float, int, str, int, bool]] = field(init=False, repr=False)
     latest: dict[str, tuple[str, float, int, int, bool, str]] = field(init=False, repr=False)
+    #: Rows this op writes (metrics, params and tags).
+    size: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         run_id = self.run_id
@@ -102,8 +122,13 @@ class LogOp:
             best = latest.get(m.key)
             if best is None or (m.step, m.timestamp, value) > (best[3], best[2], best[1]):
                 latest[m.key] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
+        if len(rows) > 1:
+            # In index order: SQLite then inserts each row next to the one before it in the
+            # indexes of ``metrics`` instead of all over them (+25% rows/s for 1000-metric ops).
+            rows.sort(key=_INDEX_ORDER)
         self.metric_rows = rows
         self.latest = latest
+        self.size = len(rows) + len(self.params) + len(self.tags)
 
 
 class LogWriter:
@@ -113,7 +138,11 @@ class LogWriter:
         self.db = db
         self.hooks = list(hooks)
         self._pending: list[LogOp] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._pending_rows = 0
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._max_flushers = PG_WRITERS if db.dialect == "postgresql" else 1
+        #: Runs with an op in a group being written.
+        self._busy: set[str] = set()
         #: SQLite: insert a group's metric rows as one JSON parameter (probed once).
         self._json_rows: bool | None = None
 
@@ -125,46 +154,75 @@ class LogWriter:
     async def submit(self, op: LogOp) -> None:
         """Queue ``op`` and return once its group is committed (or raise its error)."""
         self._pending.append(op)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all())
+        self._pending_rows += op.size
+        if not self._flushers or (
+            len(self._flushers) < self._max_flushers and self._pending_rows >= PARALLEL_ROWS
+        ):
+            self._flushers.add(asyncio.create_task(self._flush_all()))
         await asyncio.shield(op.future)
 
     async def close(self) -> None:
         """Flush what is queued (used on shutdown)."""
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
+        while self._flushers:
+            await asyncio.wait(list(self._flushers))
+
+    def _take_group(self) -> list[LogOp]:
+        """The next group: pending ops in arrival order, up to the group limits, leaving out
+        runs being written by another group (and every later op of a run left out)."""
+        group: list[LogOp] = []
+        rest: list[LogOp] = []
+        blocked = set(self._busy)
+        rows = 0
+        for op in self._pending:
+            if op.run_id in blocked or len(group) >= MAX_GROUP_OPS or rows >= MAX_GROUP_ROWS:
+                rest.append(op)
+                blocked.add(op.run_id)
+                continue
+            group.append(op)
+            rows += op.size
+        self._pending = rest
+        self._pending_rows -= rows
+        return group
 
     async def _flush_all(self) -> None:
-        while self._pending:
-            group: list[LogOp] = []
-            rows = 0
-            while self._pending and len(group) < MAX_GROUP_OPS and rows < MAX_GROUP_ROWS:
-                op = self._pending.pop(0)
-                group.append(op)
-                rows += len(op.metrics) + len(op.params) + len(op.tags)
-            try:
-                await self._write_group(group)
-            except AiotrackError as exc:
-                if len(group) == 1:
-                    self._finish(group, exc)
-                    continue
-                # Something the checks did not foresee: isolate it, one op per transaction.
-                for op in group:
-                    op.error = None
-                    try:
-                        await self._write_group([op])
-                    except AiotrackError as single:
-                        self._finish([op], single)
-                    else:
-                        self._finish([op], None)
-                continue
-            except BaseException as exc:  # pragma: no cover - cancellation or a bug
-                for op in group:
-                    if not op.future.done():
-                        op.future.set_exception(exc)
-                raise
-            self._finish(group, None)
+        try:
+            while group := self._take_group():
+                runs = {op.run_id for op in group}
+                self._busy |= runs
+                try:
+                    await self._flush(group)
+                finally:
+                    self._busy -= runs
+        finally:
+            # Before the task ends, with no await in between: a submit() from now on starts a
+            # new writer if it needs one (a done callback would run a loop iteration late).
+            current = asyncio.current_task()
+            if current is not None:
+                self._flushers.discard(current)
+
+    async def _flush(self, group: list[LogOp]) -> None:
+        try:
+            await self._write_group(group)
+        except AiotrackError as exc:
+            if len(group) == 1:
+                self._finish(group, exc)
+                return
+            # Something the checks did not foresee: isolate it, one op per transaction.
+            for op in group:
+                op.error = None
+                try:
+                    await self._write_group([op])
+                except AiotrackError as single:
+                    self._finish([op], single)
+                else:
+                    self._finish([op], None)
+            return
+        except BaseException as exc:  # pragma: no cover - cancellation or a bug
+            for op in group:
+                if not op.future.done():
+                    op.future.set_exception(exc)
+            raise
+        self._finish(group, None)
 
     @staticmethod
     def _finish(group: list[LogOp], failure: AiotrackError | None) -> None:

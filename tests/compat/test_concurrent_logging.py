@@ -1,0 +1,105 @@
+"""Many large log-batch requests at once, several to each run: every answered write lands
+whole, a param keeps the value of the request that won, and a request that lost writes
+nothing. (On PostgreSQL this load makes aiotrack write several groups at once; a run's
+requests must still be checked and written one after the other.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+import requests
+
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.compat
+
+API = "/api/2.0/mlflow"
+RUNS = 4
+CLIENTS_PER_RUN = 4
+REQUESTS = 4
+POINTS = 500
+KEYS = 5
+
+
+def _body(run: str, client: int, request: int) -> dict[str, Any]:
+    first = (client * REQUESTS + request) * (POINTS // KEYS)
+    return {
+        "run_id": run,
+        "metrics": [
+            {"key": f"m{j % KEYS}", "value": j * 0.25, "timestamp": 7, "step": first + j // KEYS}
+            for j in range(POINTS)
+        ],
+        # Differs between a run's clients: only one client's requests can succeed.
+        "params": [{"key": "owner", "value": f"client-{client}"}],
+        "tags": [{"key": f"c{client}r{request}", "value": "x"}],
+    }
+
+
+async def _load(url: str, runs: list[str]) -> dict[tuple[str, int, int], tuple[int, Any]]:
+    answers: dict[tuple[str, int, int], tuple[int, Any]] = {}
+
+    async def client(session: aiohttp.ClientSession, run: str, c: int) -> None:
+        for r in range(REQUESTS):
+            async with session.post(f"{url}{API}/runs/log-batch", json=_body(run, c, r)) as resp:
+                answers[(run, c, r)] = (resp.status, await resp.json(content_type=None))
+
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(
+            *(client(session, run, c) for run in runs for c in range(CLIENTS_PER_RUN))
+        )
+    return answers
+
+
+def test_concurrent_batches_to_shared_runs(tracking_server: RunningServer) -> None:
+    url = tracking_server.url
+    http = requests.Session()
+    exp = http.post(
+        f"{url}{API}/experiments/create", json={"name": f"load-{uuid.uuid4().hex}"}, timeout=30
+    ).json()["experiment_id"]
+    runs = [
+        http.post(f"{url}{API}/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"][
+            "info"
+        ]["run_id"]
+        for _ in range(RUNS)
+    ]
+    answers = asyncio.run(_load(url, runs))
+
+    for run in runs:
+        data = http.get(f"{url}{API}/runs/get", params={"run_id": run}, timeout=30).json()["run"][
+            "data"
+        ]
+        owner = {p["key"]: p["value"] for p in data["params"]}["owner"]
+        winner = int(owner.removeprefix("client-"))
+        tags = {t["key"] for t in data.get("tags", [])}
+        expected_steps: set[int] = set()
+        for c in range(CLIENTS_PER_RUN):
+            for r in range(REQUESTS):
+                status, body = answers[(run, c, r)]
+                if c == winner:
+                    assert status == 200, body
+                    first = (c * REQUESTS + r) * (POINTS // KEYS)
+                    expected_steps |= set(range(first, first + POINTS // KEYS))
+                    assert f"c{c}r{r}" in tags
+                else:
+                    # The run's param was already logged with another value: nothing of
+                    # this request may have been written.
+                    assert status == 400, body
+                    assert body["error_code"] == "INVALID_PARAMETER_VALUE", body
+                    assert f"c{c}r{r}" not in tags
+        for k in range(KEYS):
+            history = http.get(
+                f"{url}{API}/metrics/get-history",
+                params={"run_id": run, "metric_key": f"m{k}"},
+                timeout=60,
+            ).json()["metrics"]
+            assert {m["step"] for m in history} == expected_steps, f"run {run} key m{k}"
+            assert len(history) == len(expected_steps)
+        latest = {m["key"]: m for m in data["metrics"]}
+        assert {key: m["step"] for key, m in latest.items()} == dict.fromkeys(
+            (f"m{k}" for k in range(KEYS)), max(expected_steps)
+        )

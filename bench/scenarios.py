@@ -239,7 +239,9 @@ async def _seed_runs(c: Client, exp: str, n: int, concurrency: int = 16) -> None
     await asyncio.gather(*(one(i) for i in range(n)))
 
 
-async def search(url: str, n_runs: int, reps: int = 5) -> Figures:
+async def search(url: str, n_runs: int, reps: int = 15) -> Figures:
+    """p50 of ``reps`` alternating plain / filtered searches after seeding: 15 rather than a
+    handful, so a few seconds of noise from elsewhere on the machine move the median little."""
     c = Client(url, 16)
     try:
         exp = await _experiment(c)

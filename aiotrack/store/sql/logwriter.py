@@ -124,7 +124,8 @@ class LogOp:
                 latest[m.key] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
         if len(rows) > 1:
             # In index order: SQLite then inserts each row next to the one before it in the
-            # indexes of ``metrics`` instead of all over them (+25% rows/s for 1000-metric ops).
+            # indexes of ``metrics`` instead of all over them (16 runs' 1000-metric ops: +25%
+            # rows/s in SQLite alone, +8% log-batch points/s end to end).
             rows.sort(key=_INDEX_ORDER)
         self.metric_rows = rows
         self.latest = latest
@@ -158,13 +159,16 @@ class LogWriter:
         if not self._flushers or (
             len(self._flushers) < self._max_flushers and self._pending_rows >= PARALLEL_ROWS
         ):
-            self._flushers.add(asyncio.create_task(self._flush_all()))
+            task = asyncio.create_task(self._flush_all())
+            self._flushers.add(task)
+            # Also for a task cancelled before it ever ran (its ``finally`` never runs).
+            task.add_done_callback(self._flushers.discard)
         await asyncio.shield(op.future)
 
     async def close(self) -> None:
         """Flush what is queued (used on shutdown)."""
-        while self._flushers:
-            await asyncio.wait(list(self._flushers))
+        while running := [task for task in self._flushers if not task.done()]:
+            await asyncio.wait(running)
 
     def _take_group(self) -> list[LogOp]:
         """The next group: pending ops in arrival order, up to the group limits, leaving out

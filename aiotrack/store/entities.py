@@ -87,7 +87,45 @@ class Tag(NamedTuple):
 Param = Tag
 
 
-class JsonTags(Sequence[Tag]):
+class _Lazy(Sequence[T]):
+    """A sequence of entities kept in the database's own form until someone reads an item:
+    subclasses build the list once in ``_items_()`` (the codec reads the raw form instead)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: list[T] | None = None
+
+    def _build(self) -> list[T]:
+        raise NotImplementedError
+
+    def _items_(self) -> list[T]:
+        if self._items is None:
+            self._items = self._build()
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._items_())
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self._items_()[index]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items_())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class JsonTags(_Lazy[Tag]):
     """Tags (or params) of one run as the database serialised them: the JSON text of an array
     of ``{"key": ..., "value": ...}`` objects, which is already their wire form.
 
@@ -97,39 +135,17 @@ class JsonTags(Sequence[Tag]):
     it once, on first use.
     """
 
-    __slots__ = ("_items", "json")
+    __slots__ = ("json",)
 
     def __init__(self, json: str) -> None:
+        super().__init__()
         self.json = json
-        self._items: list[Tag] | None = None
 
-    def _parsed(self) -> list[Tag]:
-        if self._items is None:
-            self._items = [Tag(d["key"], d["value"]) for d in orjson.loads(self.json)]
-        return self._items
+    def _build(self) -> list[Tag]:
+        return [Tag(d["key"], d["value"]) for d in orjson.loads(self.json)]
 
     def __bool__(self) -> bool:
         return self.json != "[]"
-
-    def __len__(self) -> int:
-        return len(self._parsed())
-
-    @overload
-    def __getitem__(self, index: int) -> Tag: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Tag]: ...
-    def __getitem__(self, index: int | slice) -> Tag | Sequence[Tag]:
-        return self._parsed()[index]
-
-    def __iter__(self) -> Iterator[Tag]:
-        return iter(self._parsed())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +175,7 @@ class Metric(NamedTuple):
     run_id: str | None = None
 
 
-class MetricRows(Sequence[Metric]):
+class MetricRows(_Lazy[Metric]):
     """A run's latest metrics as the SQL store read them: the driver's rows
     ``(run_uuid, key, value, timestamp, step, is_nan)``, value 0 where ``is_nan``.
 
@@ -168,43 +184,24 @@ class MetricRows(Sequence[Metric]):
     Iterating or indexing builds the ``Metric`` entities once, on first use.
     """
 
-    __slots__ = ("_items", "rows")
+    __slots__ = ("rows",)
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        super().__init__()
         self.rows = rows
-        self._items: list[Metric] | None = None
 
-    def _built(self) -> list[Metric]:
-        if self._items is None:
-            nan = float("nan")
-            self._items = [
-                Metric(key, nan if is_nan else value, timestamp or 0, step)
-                for _, key, value, timestamp, step, is_nan in self.rows
-            ]
-        return self._items
+    def _build(self) -> list[Metric]:
+        nan = float("nan")
+        return [
+            Metric(key, nan if is_nan else value, timestamp or 0, step)
+            for _, key, value, timestamp, step, is_nan in self.rows
+        ]
 
     def __bool__(self) -> bool:
         return bool(self.rows)
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    @overload
-    def __getitem__(self, index: int) -> Metric: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Metric]: ...
-    def __getitem__(self, index: int | slice) -> Metric | Sequence[Metric]:
-        return self._built()[index]
-
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(self._built())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

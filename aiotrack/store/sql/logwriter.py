@@ -172,15 +172,17 @@ class LogWriter:
 
     def _take_group(self) -> list[LogOp]:
         """The next group: pending ops in arrival order, up to the group limits, leaving out
-        runs being written by another group (and every later op of a run left out)."""
+        runs being written by another group."""
         group: list[LogOp] = []
         rest: list[LogOp] = []
-        blocked = set(self._busy)
+        busy = self._busy
         rows = 0
-        for op in self._pending:
-            if op.run_id in blocked or len(group) >= MAX_GROUP_OPS or rows >= MAX_GROUP_ROWS:
+        for i, op in enumerate(self._pending):
+            if len(group) >= MAX_GROUP_OPS or rows >= MAX_GROUP_ROWS:
+                rest += self._pending[i:]  # full: the rest waits, in order, as it is
+                break
+            if op.run_id in busy:
                 rest.append(op)
-                blocked.add(op.run_id)
                 continue
             group.append(op)
             rows += op.size

@@ -425,14 +425,14 @@ def test_search_tags_and_params_keep_every_character(
     assert user_tags == [{"key": f"t{i}", "value": v} for i, v in enumerate(odd)]
 
 
-def test_search_and_get_list_params_and_tags_in_one_order(
+def test_search_and_get_list_params_tags_and_metrics_in_one_order(
     api: Api, exp: str, tracking_server: RunningServer
 ) -> None:
-    """runs/get and runs/search list a run's params and tags in the same order. On SQLite it is
-    the order they were logged in, as MLflow's SQLite store answers (its loads have no ORDER
-    BY); a tag overwritten later keeps its place. On PostgreSQL and MySQL MLflow's order is
-    the storage engine's (logged order on PostgreSQL until rows move, key order on InnoDB);
-    aiotrack sorts by key there."""
+    """runs/get and runs/search list a run's params, tags and latest metrics in the same
+    order. On SQLite it is the order they were logged in, as MLflow's SQLite store answers
+    (its loads have no ORDER BY); a tag overwritten or a metric logged again later keeps its
+    place. On PostgreSQL and MySQL MLflow's order is the storage engine's (logged order on
+    PostgreSQL until rows move, key order on InnoDB); aiotrack sorts by key there."""
     run = api.ok_post("runs/create", {"experiment_id": exp})["run"]["info"]["run_id"]
     keys = ["zeta", "alpha", "mid", "beta"]
     api.ok_post(
@@ -441,20 +441,30 @@ def test_search_and_get_list_params_and_tags_in_one_order(
             "run_id": run,
             "params": [{"key": k, "value": "1"} for k in keys],
             "tags": [{"key": k, "value": "1"} for k in keys],
+            "metrics": [{"key": k, "value": 1.0, "timestamp": 1, "step": 0} for k in keys],
         },
     )
     api.ok_post("runs/set-tag", {"run_id": run, "key": "zeta", "value": "2"})
+    api.ok_post(
+        "runs/log-metric",
+        {"run_id": run, "key": "zeta", "value": 2.0, "timestamp": 2, "step": 1},
+    )
     got = api.ok_get("runs/get", {"run_id": run})["run"]["data"]
     found = api.ok_post("runs/search", {"experiment_ids": [exp]})["runs"][0]["data"]
     assert found["params"] == got["params"]
     assert found["tags"] == got["tags"]
+    assert found["metrics"] == got["metrics"]
     params = [p["key"] for p in got["params"]]
     user_tags = [t["key"] for t in got["tags"] if not t["key"].startswith("mlflow.")]
+    metrics = [m["key"] for m in got["metrics"]]
     assert {t["key"]: t["value"] for t in got["tags"]}["zeta"] == "2"
+    assert {m["key"]: m["value"] for m in got["metrics"]}["zeta"] == 2.0
     uri = tracking_server.backend_uri
     if uri.startswith("sqlite"):
         assert params == keys
         assert user_tags == keys
+        assert metrics == keys
     elif TARGET == "aiotrack" and "://" in uri and not uri.startswith("file"):
         assert params == sorted(keys)
         assert user_tags == sorted(keys)
+        assert metrics == sorted(keys)

@@ -234,10 +234,12 @@ SQLITE_RUNS_BY_ID = (
 )
 
 #: SQLite, driver SQL: the latest metrics of the runs whose ids are in the JSON array bound
-#: to ``?``, by run and key.
+#: to ``?``: run by run in the array's order, each run's in storage order, as MLflow's own
+#: SQLite store answers them (like params and tags, see ``_sqlite_key_values_json``). The
+#: CROSS JOIN keeps SQLite walking the array first; sorting by key cost a fifth of the query.
 SQLITE_LATEST_METRICS_BY_ID = (
-    "SELECT m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan FROM latest_metrics AS m "
-    "WHERE m.run_uuid IN (SELECT value FROM json_each(?)) ORDER BY m.run_uuid, m.key"
+    "SELECT m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan "
+    "FROM json_each(?) AS j CROSS JOIN latest_metrics AS m ON m.run_uuid = j.value"
 )
 
 

@@ -168,7 +168,8 @@ def _key_values(
 
 
 def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, MetricRows]:
-    """Each run's latest metrics by key, as the driver's rows (see :class:`MetricRows`)."""
+    """Each run's latest metrics as the driver's rows (see :class:`MetricRows`): by key on
+    PostgreSQL and MySQL, in storage order on SQLite (as for params and tags)."""
     if conn.dialect.name == "sqlite":  # all ids as one JSON parameter
         batches = [driver_rows(conn, SQLITE_LATEST_METRICS_BY_ID, (_json_ids(run_ids),))]
     else:
@@ -182,7 +183,7 @@ def _latest_metrics(conn: Connection, run_ids: Sequence[str]) -> dict[str, Metri
                 "ORDER BY m.run_uuid, m.key"
             )
             batches.append(driver_rows(conn, sql, tuple(chunk)))
-    # Each batch is sorted by run and covers whole runs: one group per run.
+    # Each batch comes run by run and covers whole runs: one group per run.
     return {
         run_uuid: MetricRows(list(rows))
         for batch in batches

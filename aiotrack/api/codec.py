@@ -135,13 +135,19 @@ def _metrics(metrics: Sequence[Metric]) -> list[dict[str, Any]]:
 
 
 def run_info_json(info: RunInfo) -> dict[str, Any]:
+    # Tests inline rather than through _put: a search page writes thousands of these.
     out: dict[str, Any] = {"run_uuid": info.run_id, "experiment_id": info.experiment_id}
-    _put(out, "run_name", info.run_name)
-    _put(out, "user_id", info.user_id)
+    if info.run_name is not None:
+        out["run_name"] = info.run_name
+    if info.user_id is not None:
+        out["user_id"] = info.user_id
     out["status"] = info.status
-    _put(out, "start_time", info.start_time)
-    _put(out, "end_time", info.end_time)
-    _put(out, "artifact_uri", info.artifact_uri)
+    if info.start_time is not None:
+        out["start_time"] = info.start_time
+    if info.end_time is not None:
+        out["end_time"] = info.end_time
+    if info.artifact_uri is not None:
+        out["artifact_uri"] = info.artifact_uri
     out["lifecycle_stage"] = info.lifecycle_stage
     out["run_id"] = info.run_id
     return out
@@ -164,24 +170,25 @@ def _dataset_input_json(d: DatasetInput) -> dict[str, Any]:
 
 
 def run_json(run: Run) -> dict[str, Any]:
+    d, i, o = run.data, run.inputs, run.outputs
     data: dict[str, Any] = {}
-    if run.data.metrics:
-        data["metrics"] = _metrics(run.data.metrics)
-    if run.data.params:
-        data["params"] = _tags(run.data.params)
-    if run.data.tags:
-        data["tags"] = _tags(run.data.tags)
+    if d.metrics:
+        data["metrics"] = _metrics(d.metrics)
+    if d.params:
+        data["params"] = _tags(d.params)
+    if d.tags:
+        data["tags"] = _tags(d.tags)
     inputs: dict[str, Any] = {}
-    if run.inputs.dataset_inputs:
-        inputs["dataset_inputs"] = [_dataset_input_json(d) for d in run.inputs.dataset_inputs]
-    if run.inputs.model_inputs:
-        inputs["model_inputs"] = [{"model_id": m.model_id} for m in run.inputs.model_inputs]
+    if i.dataset_inputs:
+        inputs["dataset_inputs"] = [_dataset_input_json(x) for x in i.dataset_inputs]
+    if i.model_inputs:
+        inputs["model_inputs"] = [{"model_id": m.model_id} for m in i.model_inputs]
     out: dict[str, Any] = {"info": run_info_json(run.info), "data": data, "inputs": inputs}
-    if run.outputs is not None:
+    if o is not None:
         outputs: dict[str, Any] = {}
-        if run.outputs.model_outputs:
+        if o.model_outputs:
             outputs["model_outputs"] = [
-                {"model_id": m.model_id, "step": m.step} for m in run.outputs.model_outputs
+                {"model_id": m.model_id, "step": m.step} for m in o.model_outputs
             ]
         out["outputs"] = outputs
     return out

@@ -135,7 +135,7 @@ def _metrics(metrics: Sequence[Metric]) -> list[dict[str, Any]]:
 
 
 def run_info_json(info: RunInfo) -> dict[str, Any]:
-    # Tests inline rather than through _put: a search page writes thousands of these.
+    # Each optional field checked inline, not through _put: a search page writes thousands.
     out: dict[str, Any] = {"run_uuid": info.run_id, "experiment_id": info.experiment_id}
     if info.run_name is not None:
         out["run_name"] = info.run_name
@@ -170,25 +170,24 @@ def _dataset_input_json(d: DatasetInput) -> dict[str, Any]:
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    d, i, o = run.data, run.inputs, run.outputs
     data: dict[str, Any] = {}
-    if d.metrics:
-        data["metrics"] = _metrics(d.metrics)
-    if d.params:
-        data["params"] = _tags(d.params)
-    if d.tags:
-        data["tags"] = _tags(d.tags)
+    if run.data.metrics:
+        data["metrics"] = _metrics(run.data.metrics)
+    if run.data.params:
+        data["params"] = _tags(run.data.params)
+    if run.data.tags:
+        data["tags"] = _tags(run.data.tags)
     inputs: dict[str, Any] = {}
-    if i.dataset_inputs:
-        inputs["dataset_inputs"] = [_dataset_input_json(x) for x in i.dataset_inputs]
-    if i.model_inputs:
-        inputs["model_inputs"] = [{"model_id": m.model_id} for m in i.model_inputs]
+    if run.inputs.dataset_inputs:
+        inputs["dataset_inputs"] = [_dataset_input_json(d) for d in run.inputs.dataset_inputs]
+    if run.inputs.model_inputs:
+        inputs["model_inputs"] = [{"model_id": m.model_id} for m in run.inputs.model_inputs]
     out: dict[str, Any] = {"info": run_info_json(run.info), "data": data, "inputs": inputs}
-    if o is not None:
+    if run.outputs is not None:
         outputs: dict[str, Any] = {}
-        if o.model_outputs:
+        if run.outputs.model_outputs:
             outputs["model_outputs"] = [
-                {"model_id": m.model_id, "step": m.step} for m in o.model_outputs
+                {"model_id": m.model_id, "step": m.step} for m in run.outputs.model_outputs
             ]
         out["outputs"] = outputs
     return out

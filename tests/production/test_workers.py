@@ -22,6 +22,8 @@ from tests.servers import drop_postgres_database, new_postgres_database
 
 CLIENTS = 64
 LISTENING = re.compile(r"\[(\d+) aiotrack\] aiotrack listening on")
+#: uvloop is a dependency on Linux: every serving process runs on it.
+EVENT_LOOP = re.compile(r"aiotrack listening on \S+ \(event loop: (\w+)\)")
 
 
 def _get_text(url: str) -> str:
@@ -53,6 +55,7 @@ async def test_four_workers_on_postgres_under_load(pg_uri: str, tmp_path: Path) 
     log = server.log_path.read_text(errors="replace")
     pids = set(LISTENING.findall(log))
     assert len(pids) == 4, log[-3000:]
+    assert EVENT_LOOP.findall(log) == ["uvloop"] * 4, log[-3000:]
     assert set(result.statuses) == {200}, (result.statuses, result.bad_bodies[:5])
     assert result.transport_errors == 0
     assert len(result.acked) >= CLIENTS
@@ -79,6 +82,7 @@ def test_sqlite_runs_one_process_and_says_why(tmp_path: Path) -> None:
     log = server.log_path.read_text(errors="replace")
     assert "with a SQLite backend aiotrack runs ONE process" in log
     assert len(LISTENING.findall(log)) == 1
+    assert EVENT_LOOP.findall(log) == ["uvloop"], log[-3000:]
 
 
 def test_gunicorn_runs_the_app_with_its_middleware(tmp_path: Path) -> None:
@@ -99,7 +103,7 @@ def test_gunicorn_runs_the_app_with_its_middleware(tmp_path: Path) -> None:
     finally:
         server.stop()
     log = server.log_path.read_text(errors="replace")
-    assert "GunicornWebWorker" in log or "Booting worker" in log, log[-2000:]
+    assert "Using worker: aiohttp.worker.GunicornUVLoopWebWorker" in log, log[-2000:]
 
 
 def test_dev_mode_logs_debug_and_watches_the_package(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ is better, whichever direction "better" is for that figure). The reference serve
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -28,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.scenarios import SCENARIOS, Figures, mixed
+from bench.scenarios import SCENARIOS, Figures, drive, mixed
 from bench.servers import REPO, Server, ServerSpec
 
 LOWER_IS_BETTER = ("ms", " s", "errors", "RSS")
@@ -160,7 +159,7 @@ def run_server(
                 print(f"  {spec.label}: {name} ...", flush=True)
                 cpu0 = server.cpu_seconds()
                 try:
-                    results[name] = asyncio.run(scenarios[name](server.url))
+                    results[name] = drive(scenarios[name](server.url))
                 except Exception as exc:  # e.g. mlflow's pool gives out while seeding
                     # One server failing one scenario leaves its cells empty, not the table.
                     print(f"    failed: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
@@ -176,7 +175,7 @@ def run_server(
                 jobs, last_ok, refined = 128, 64, False
                 while jobs <= 4096:
                     print(f"  {spec.label}: mixed {jobs} jobs ...", flush=True)
-                    fig = asyncio.run(mixed(server.url, jobs, 8.0))
+                    fig = drive(mixed(server.url, jobs, 8.0))
                     results[f"mixed {jobs} jobs"] = fig
                     print(f"    {fig}", flush=True)
                     if fig["in %"] >= 99.0 and fig["late p99 ms"] <= 100.0 and not fig["errors"]:

@@ -11,17 +11,35 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
 
-__all__ = ["SCENARIOS", "Figures"]
+__all__ = ["SCENARIOS", "Figures", "drive"]
 
 API = "/api/2.0/mlflow"
 Figures = dict[str, float]
 MAX_REQUESTS = 2_000_000  # hard cap on any loop, whatever the duration
+
+
+T = TypeVar("T")
+
+
+def drive(main: Coroutine[Any, Any, T]) -> T:
+    """Run a scenario on uvloop's event loop (asyncio's when uvloop is missing).
+
+    The load generator shares the machine's cores with the server under test, so its own CPU
+    per request is taken from the server's: against a no-op aiohttp handler, 64 clients on
+    asyncio's loop reached 3,750-4,900 requests/s, on uvloop 6,780 (same machine, same hour).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -9,7 +9,9 @@
 
 Each server gets a fresh database and runs every selected scenario; the table shows each
 server's figures and the ratio of aiotrack to the better mlflow configuration (">1" = aiotrack
-is better, whichever direction "better" is for that figure). The reference server comes from
+is better, whichever direction "better" is for that figure). With log-metric (and --scale) the
+same write scenarios also run against `bench.noop`, a handler that does nothing: its "no-op"
+column is the floor the load generator and the kernel set on this machine. The reference server comes from
 ``.venv-ref`` (``AIOTRACK_MLFLOW_REFERENCE`` overrides). Results are also written as JSON to
 ``bench/out/``. Only 127.0.0.1 is contacted; every load loop is bounded in time and count.
 """
@@ -27,9 +29,10 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.scenarios import SCENARIOS, Figures, drive, mixed
+from bench.scenarios import SCENARIOS, Figures, drive, log_metric, mixed
 from bench.servers import REPO, Server, ServerSpec
 
+NOOP = "no-op"
 LOWER_IS_BETTER = ("ms", " s", "errors", "RSS")
 PG_ADMIN = os.environ.get("AIOTRACK_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -132,6 +135,44 @@ def postgres_ceiling(rows: int = 100_000, *, server_side: bool = False) -> float
         admin.close()
 
 
+def mixed_capacity(url: str, label: str) -> dict[str, Figures]:
+    """The mixed scenario at 128, 256, ... jobs until the server lags (lateness p99 > 100 ms,
+    < 99% in, or errors), then once halfway back; figures keyed "mixed N jobs"."""
+    results: dict[str, Figures] = {}
+    jobs, last_ok, refined = 128, 64, False
+    while jobs <= 4096:
+        print(f"  {label}: mixed {jobs} jobs ...", flush=True)
+        fig = drive(mixed(url, jobs, 8.0))
+        results[f"mixed {jobs} jobs"] = fig
+        print(f"    {fig}", flush=True)
+        if fig["in %"] >= 99.0 and fig["late p99 ms"] <= 100.0 and not fig["errors"]:
+            if refined:
+                break
+            last_ok, jobs = jobs, jobs * 2
+        elif refined or jobs - last_ok < 32:
+            break
+        else:
+            refined, jobs = True, (last_ok + jobs) // 2
+    return results
+
+
+def noop_floor(duration: float, scale: bool) -> dict[str, Figures]:
+    """The write scenarios against `bench.noop`: what the load generator and the kernel alone
+    give on this machine. No server can do better on latency or capacity."""
+    with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
+        server = Server(ServerSpec("noop"), "", Path(tmp))
+        server.start()
+        try:
+            lm = drive(log_metric(server.url, 64, duration))
+            lm.pop("_requests", None)
+            results = {"log-metric 64 clients": lm}
+            if scale:
+                results.update(mixed_capacity(server.url, "no-op"))
+            return results
+        finally:
+            server.stop()
+
+
 def _backend_uri(backend: str, workdir: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{workdir}/bench.db"
@@ -171,21 +212,7 @@ def run_server(
                     results[name]["server CPU ms/req"] = 1000 * cpu / requests
                 print(f"    {results[name]}", flush=True)
             if scale and spec.kind == "aiotrack":
-                # Double the job count until aiotrack lags, then try once halfway back.
-                jobs, last_ok, refined = 128, 64, False
-                while jobs <= 4096:
-                    print(f"  {spec.label}: mixed {jobs} jobs ...", flush=True)
-                    fig = drive(mixed(server.url, jobs, 8.0))
-                    results[f"mixed {jobs} jobs"] = fig
-                    print(f"    {fig}", flush=True)
-                    if fig["in %"] >= 99.0 and fig["late p99 ms"] <= 100.0 and not fig["errors"]:
-                        if refined:
-                            break
-                        last_ok, jobs = jobs, jobs * 2
-                    elif refined or jobs - last_ok < 32:
-                        break
-                    else:
-                        refined, jobs = True, (last_ok + jobs) // 2
+                results.update(mixed_capacity(server.url, spec.label))
         finally:
             server.stop()
         results["server"] = {"peak RSS MB": server.peak_rss / 2**20}
@@ -196,7 +223,8 @@ def run_server(
 def render(all_results: dict[str, dict[str, Figures]]) -> str:
     labels = list(all_results)
     ours = all_results.get("aiotrack", {})
-    theirs = [label for label in labels if label != "aiotrack"]
+    # The no-op column is the load generator's floor, not a server to compare with.
+    theirs = [label for label in labels if label not in ("aiotrack", NOOP)]
     header = (
         "| scenario | figure | " + " | ".join(labels) + (" | ratio |" if ours and theirs else " |")
     )
@@ -216,8 +244,8 @@ def render(all_results: dict[str, dict[str, Figures]]) -> str:
             row = f"| {name} | {fig} | " + " | ".join(cells)
             if ours and theirs:
                 mine = ours.get(name, {}).get(fig)
-                others = [all_results[t].get(name, {}).get(fig) for t in theirs]
-                others = [o for o in others if o is not None]
+                found = (all_results[t].get(name, {}).get(fig) for t in theirs)
+                others = [o for o in found if o is not None]
                 ratio = ""
                 if mine is not None and others and fig != "errors" and "seed" not in fig:
                     lower = any(tag in fig for tag in LOWER_IS_BETTER)
@@ -262,6 +290,13 @@ def main() -> None:
                   f"{postgres_ceiling():,.0f} rows/s; server-side, 100k rows in one statement "
                   f"(one core, no client): {postgres_ceiling(server_side=True):,.0f} rows/s",
                   flush=True)  # fmt: skip
+    floor: dict[str, Figures] = {}
+    if "log-metric 64 clients" in selected or (args.scale and "mixed 64 jobs" in selected):
+        print("== no-op (the load generator's floor: aiohttp on uvloop, no database)", flush=True)
+        floor = noop_floor(4.0 if args.quick else 10.0, args.scale and "mixed 64 jobs" in selected)
+        lm = floor["log-metric 64 clients"]
+        print(f"Load-generator floor, log-metric 64 clients: {lm['req/s']:,.0f} req/s, "
+              f"p50 {lm['p50 ms']:.1f} ms, p99 {lm['p99 ms']:.1f} ms", flush=True)  # fmt: skip
     out = REPO / "bench" / "out"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -269,6 +304,9 @@ def main() -> None:
         print(f"== {spec.label}", flush=True)
         results[spec.label] = run_server(spec, args.backend, selected, args.scale, args.quick)
         # Written after every server, so an interrupted run keeps what it measured.
+        (out / f"results-{args.backend}-{stamp}.json").write_text(json.dumps(results, indent=2))
+    if floor:
+        results[NOOP] = floor
         (out / f"results-{args.backend}-{stamp}.json").write_text(json.dumps(results, indent=2))
     table = render(results)
     print()

@@ -324,7 +324,7 @@ async def history(url: str, n_points: int, reps: int = 3) -> Figures:
     return {"get-history s": statistics.median(times)}
 
 
-Scenario = Callable[[str], Awaitable[Figures]]
+Scenario = Callable[[str], Coroutine[Any, Any, Figures]]
 
 
 def _scenarios(quick: bool) -> dict[str, Scenario]:

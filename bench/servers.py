@@ -30,14 +30,17 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """What to run: ``kind`` is ``aiotrack`` or ``mlflow``; ``workers`` for mlflow."""
+    """What to run: ``kind`` is ``aiotrack``, ``mlflow`` or ``noop`` (`bench.noop`);
+    ``workers`` for mlflow."""
 
     kind: str
     workers: int = 1
 
     @property
     def label(self) -> str:
-        return "aiotrack" if self.kind == "aiotrack" else f"mlflow {self.workers}w"
+        if self.kind == "mlflow":
+            return f"mlflow {self.workers}w"
+        return "no-op" if self.kind == "noop" else "aiotrack"
 
 
 def _tree_pids(root: int) -> list[int]:
@@ -109,6 +112,9 @@ class Server:
             cmd = [sys.executable, "-m", "aiotrack", "server", "--backend-store-uri",
                    self.backend_uri, "--host", "127.0.0.1", "--port", str(port),
                    "--log-level", "warning"]  # fmt: skip
+        elif self.spec.kind == "noop":
+            cmd = [sys.executable, "-m", "bench.noop", str(port)]
+            env["PYTHONPATH"] = str(REPO)
         else:
             venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE", REPO / ".venv-ref"))
             uri = self.backend_uri.replace("postgresql://", "postgresql+psycopg2://", 1)

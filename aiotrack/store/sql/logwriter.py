@@ -116,12 +116,28 @@ class LogOp:
         run_id = self.run_id
         rows: list[tuple[str, float, int, str, int, bool]] = []
         latest: dict[str, tuple[str, float, int, int, bool, str]] = {}
+        append = rows.append
+        get = latest.get
+        # Plain loops and comparisons: this runs for every point of every request, on the
+        # event loop (1000 points: ~1.7 -> ~0.9 ms, against a call and two tuples per point).
         for m in self.metrics:
-            value, is_nan = stored_metric(m.value)
-            rows.append((m.key, value, m.timestamp, run_id, m.step, is_nan))
-            best = latest.get(m.key)
-            if best is None or (m.step, m.timestamp, value) > (best[3], best[2], best[1]):
-                latest[m.key] = (m.key, value, m.timestamp, m.step, is_nan, run_id)
+            key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
+            if value - value == 0:  # finite (NaN and the infinities give NaN)
+                is_nan = False
+            else:
+                value, is_nan = stored_metric(value)
+            append((key, value, timestamp, run_id, step, is_nan))
+            # Keep the greatest (step, timestamp, value), as MLflow's latest_metrics does.
+            best = get(key)
+            if (
+                best is None
+                or step > best[3]
+                or (
+                    step == best[3]
+                    and (timestamp > best[2] or (timestamp == best[2] and value > best[1]))
+                )
+            ):
+                latest[key] = (key, value, timestamp, step, is_nan, run_id)
         if len(rows) > 1:
             # In index order: SQLite then inserts each row next to the one before it in the
             # indexes of ``metrics`` instead of all over them (16 runs' 1000-metric ops: +25%

@@ -10,7 +10,8 @@
 - with a SQLite backend there is always one process: SQLite has a single writer, and one async
   process already serves many concurrent requests, so more processes would only queue on the
   file lock (and answer 503 when a write waits longer than the busy timeout);
-- ``--gunicorn-opts``: gunicorn's arbiter with aiohttp's ``GunicornWebWorker``;
+- ``--gunicorn-opts``: gunicorn's arbiter with aiohttp's ``GunicornUVLoopWebWorker``
+  (``GunicornWebWorker`` without uvloop);
 - ``--dev``: debug logging and a restart whenever a file of the package changes (watchfiles).
 
 Every mode serves on uvloop's event loop where uvloop is installed (it is a dependency on Linux
@@ -381,8 +382,8 @@ def _run_gunicorn(config: Config, workers: int) -> None:
             # gunicorn's validators parse strings, as they come from its command line.
             self.cfg.set("bind", [f"{config.host}:{config.port}"])
             self.cfg.set("workers", str(workers))
-            uvloop = loop_factory() is not None
-            worker = "GunicornUVLoopWebWorker" if uvloop else "GunicornWebWorker"
+            on_uvloop = loop_factory() is not None
+            worker = "GunicornUVLoopWebWorker" if on_uvloop else "GunicornWebWorker"
             self.cfg.set("worker_class", f"aiohttp.worker.{worker}")
             self.cfg.set("graceful_timeout", str(max(1, round(config.shutdown_timeout))))
             self.cfg.set("proc_name", "aiotrack")

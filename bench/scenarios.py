@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
+from aiotrack.server import run_async
+
 __all__ = ["SCENARIOS", "Figures", "drive"]
 
 API = "/api/2.0/mlflow"
@@ -28,18 +30,13 @@ T = TypeVar("T")
 
 
 def drive(main: Coroutine[Any, Any, T]) -> T:
-    """Run a scenario on uvloop's event loop (asyncio's when uvloop is missing).
+    """Run a scenario on the event loop aiotrack serves on (uvloop where installed).
 
     The load generator shares the machine's cores with the server under test, so its own CPU
     per request is taken from the server's: against a no-op aiohttp handler, 64 clients on
     asyncio's loop reached 3,750-4,900 requests/s, on uvloop 6,780 (same machine, same hour).
     """
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+    return run_async(main)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -28,9 +28,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import free_port  # noqa: E402
+from bench.servers import free_port  # noqa: E402
+
+__all__ = ["TransferError", "download", "generate", "sha256", "upload"]
 
 CHUNK = 1024 * 1024
+
+
+class TransferError(RuntimeError):
+    """An upload or download through the proxy did not complete."""
 
 
 def _rss_kib(pid: int) -> int:
@@ -81,7 +87,8 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _generate(path: Path, size: int) -> None:
+def generate(path: Path, size: int) -> None:
+    """Write ``size`` bytes of incompressible, never-repeating data to ``path``."""
     block = os.urandom(16 * CHUNK)
     with path.open("wb") as f:
         written = 0
@@ -92,7 +99,8 @@ def _generate(path: Path, size: int) -> None:
             written += n
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of the file at ``path``."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(8 * CHUNK):
@@ -115,7 +123,9 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("aiotrack did not become healthy")
 
 
-def _upload(port: int, target: str, source: Path) -> None:
+def upload(port: int, target: str, source: Path) -> None:
+    """PUT ``source`` to ``target`` on 127.0.0.1:``port``, streamed from the file with a
+    ``Content-Length``; raise :class:`TransferError` unless the answer is 200."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600, blocksize=CHUNK)
     with source.open("rb") as f:
         conn.request(
@@ -130,10 +140,10 @@ def _upload(port: int, target: str, source: Path) -> None:
         resp = conn.getresponse()
         resp.read()
     if resp.status != 200:
-        raise SystemExit(f"upload failed: HTTP {resp.status}")
+        raise TransferError(f"upload failed: HTTP {resp.status}")
 
 
-def _download(port: int, target: str, dest: Path) -> int:
+def download(port: int, target: str, dest: Path) -> int:
     """GET ``target`` into ``dest`` over a raw socket (http.client's reads would be the limit)."""
     with socket.create_connection(("127.0.0.1", port), timeout=600) as sock:
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
@@ -143,17 +153,20 @@ def _download(port: int, target: str, dest: Path) -> int:
         while b"\r\n\r\n" not in head:
             n = sock.recv_into(view)
             if not n:
-                raise SystemExit("download failed: connection closed")
+                raise TransferError("download failed: connection closed")
             head += bytes(view[:n])
         header, _, first = head.partition(b"\r\n\r\n")
         status = int(header.split(b" ", 2)[1])
         if status != 200:
-            raise SystemExit(f"download failed: HTTP {status}")
-        length = next(
+            raise TransferError(f"download failed: HTTP {status}")
+        lengths = [
             int(line.split(b":", 1)[1])
             for line in header.split(b"\r\n")
             if line.lower().startswith(b"content-length:")
-        )
+        ]
+        if not lengths:
+            raise TransferError("download failed: the response has no Content-Length")
+        length = lengths[0]
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, first)
@@ -161,7 +174,7 @@ def _download(port: int, target: str, dest: Path) -> int:
             while remaining > 0:
                 n = sock.recv_into(view, min(len(buffer), remaining))
                 if not n:
-                    raise SystemExit("download failed: connection closed early")
+                    raise TransferError("download failed: connection closed early")
                 os.write(fd, view[:n])
                 remaining -= n
         finally:
@@ -186,6 +199,13 @@ def main() -> None:
         help="drop the page cache (root) before every transfer, so each one reads from disk",
     )
     args = parser.parse_args()
+    try:
+        _compare(args)
+    except TransferError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _compare(args: argparse.Namespace) -> None:
     settle = _drop_caches if args.cold else (lambda: None)
     size = args.size_mib * CHUNK
 
@@ -193,7 +213,7 @@ def main() -> None:
         work = Path(tmp)
         source = work / "source.bin"
         print(f"generating {args.size_mib} MiB ...", flush=True)
-        _generate(source, size)
+        generate(source, size)
 
         settle()
         start = time.perf_counter()
@@ -219,19 +239,19 @@ def main() -> None:
             settle()
             with RssSampler(proc.pid) as up_rss:
                 cpu, start = _cpu_s(proc.pid), time.perf_counter()
-                _upload(port, target, source)
+                upload(port, target, source)
                 up_s, up_cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
             settle()
             with RssSampler(proc.pid) as down_rss:
                 cpu, start = _cpu_s(proc.pid), time.perf_counter()
-                length = _download(port, target, work / "downloaded.bin")
+                length = download(port, target, work / "downloaded.bin")
                 down_s, down_cpu = time.perf_counter() - start, _cpu_s(proc.pid) - cpu
         finally:
             proc.terminate()
             proc.wait(timeout=30)
             log.close()
 
-        same = _sha256(source) == _sha256(work / "downloaded.bin") and length == size
+        same = sha256(source) == sha256(work / "downloaded.bin") and length == size
         mib = size / CHUNK
         rows = [
             ("disk copy (shutil.copyfile)", copy_s, None, None),

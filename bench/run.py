@@ -29,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.scenarios import SCENARIOS, Figures, drive, log_metric, mixed
+from bench.scenarios import SCENARIOS, Figures, Target, drive, log_metric, mixed
 from bench.servers import REPO, Server, ServerSpec
 
 NOOP = "no-op"
@@ -200,7 +200,9 @@ def run_server(
                 print(f"  {spec.label}: {name} ...", flush=True)
                 cpu0 = server.cpu_seconds()
                 try:
-                    results[name] = drive(scenarios[name](server.url))
+                    assert server.process is not None
+                    target = Target(server.url, server.process.pid)
+                    results[name] = drive(scenarios[name](target))
                 except Exception as exc:  # e.g. mlflow's pool gives out while seeding
                     # One server failing one scenario leaves its cells empty, not the table.
                     print(f"    failed: {type(exc).__name__}: {str(exc)[:300]}", flush=True)

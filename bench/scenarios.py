@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
 from aiotrack.server import run_async
+from bench.artifacts import TransferError, download, generate, sha256, upload
+from bench.servers import rss_bytes, tree_pids
 
-__all__ = ["SCENARIOS", "Figures", "drive"]
+__all__ = ["SCENARIOS", "Figures", "Target", "drive"]
 
 API = "/api/2.0/mlflow"
 Figures = dict[str, float]
@@ -27,6 +33,15 @@ MAX_REQUESTS = 2_000_000  # hard cap on any loop, whatever the duration
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The server a scenario drives: its base URL, and the pid at the root of its process
+    tree (for scenarios that sample the server's memory from /proc)."""
+
+    url: str
+    pid: int
 
 
 def drive(main: Coroutine[Any, Any, T]) -> T:
@@ -321,23 +336,60 @@ async def history(url: str, n_points: int, reps: int = 3) -> Figures:
     return {"get-history s": statistics.median(times)}
 
 
-Scenario = Callable[[str], Coroutine[Any, Any, Figures]]
+async def artifact(target: Target, size_mib: int) -> Figures:
+    """PUT one ``size_mib`` file through the artifact proxy, GET it back, check its bytes.
+
+    The transfers run in a thread (blocking sockets, as in ``bench/artifacts.py``) while this
+    loop samples the server's resident memory every 20 ms; growth is the peak during the
+    transfer less the value just before it.
+    """
+    port = urlsplit(target.url).port or 80
+    path = f"/api/2.0/mlflow-artifacts/artifacts/bench/{uuid.uuid4().hex}/blob.bin"
+    pids = tree_pids(target.pid)
+    figures: Figures = {}
+    with tempfile.TemporaryDirectory(prefix="aiotrack-bench-artifact-") as tmp:
+        source, back = Path(tmp) / "source.bin", Path(tmp) / "back.bin"
+        size = size_mib * 2**20
+        await asyncio.to_thread(generate, source, size)
+        for name, transfer in (
+            ("upload", lambda: upload(port, path, source)),
+            ("download", lambda: download(port, path, back)),
+        ):
+            base = peak = rss_bytes(pids)
+            t0 = time.perf_counter()
+            task = asyncio.ensure_future(asyncio.to_thread(transfer))
+            while not task.done():
+                peak = max(peak, rss_bytes(pids))
+                await asyncio.wait([task], timeout=0.02)
+            task.result()
+            figures[f"{name} MiB/s"] = size_mib / (time.perf_counter() - t0)
+            figures[f"{name} RSS growth MB"] = (peak - base) / 2**20
+        if back.stat().st_size != size or await asyncio.to_thread(sha256, back) != (
+            await asyncio.to_thread(sha256, source)
+        ):
+            raise TransferError("the downloaded artifact differs from the uploaded one")
+    return figures
+
+
+Scenario = Callable[[Target], Coroutine[Any, Any, Figures]]
 
 
 def _scenarios(quick: bool) -> dict[str, Scenario]:
     d = 4.0 if quick else 10.0
+    mib = 256 if quick else 1024
     return {
-        "log-metric 1 client": lambda u: log_metric(u, 1, d),
-        "log-metric 16 clients": lambda u: log_metric(u, 16, d),
-        "log-metric 64 clients": lambda u: log_metric(u, 64, d),
-        "log-batch 1 client": lambda u: log_batch(u, 1, d),
-        "log-batch 4 clients": lambda u: log_batch(u, 4, d),
-        "log-batch 16 clients": lambda u: log_batch(u, 16, d),
-        "mixed 64 jobs": lambda u: mixed(u, 64, d),
-        "search 1k runs": lambda u: search(u, 1000),
-        "search 10k runs": lambda u: search(u, 2000 if quick else 10000),
-        "history 100k points": lambda u: history(u, 100_000),
-        "history 1M points": lambda u: history(u, 200_000 if quick else 1_000_000),
+        "log-metric 1 client": lambda t: log_metric(t.url, 1, d),
+        "log-metric 16 clients": lambda t: log_metric(t.url, 16, d),
+        "log-metric 64 clients": lambda t: log_metric(t.url, 64, d),
+        "log-batch 1 client": lambda t: log_batch(t.url, 1, d),
+        "log-batch 4 clients": lambda t: log_batch(t.url, 4, d),
+        "log-batch 16 clients": lambda t: log_batch(t.url, 16, d),
+        "mixed 64 jobs": lambda t: mixed(t.url, 64, d),
+        "search 1k runs": lambda t: search(t.url, 1000),
+        "search 10k runs": lambda t: search(t.url, 2000 if quick else 10000),
+        "history 100k points": lambda t: history(t.url, 100_000),
+        "history 1M points": lambda t: history(t.url, 200_000 if quick else 1_000_000),
+        f"artifact {mib} MiB": lambda t: artifact(t, mib),
     }
 
 

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Server", "ServerSpec", "free_port"]
+__all__ = ["Server", "ServerSpec", "free_port", "rss_bytes", "tree_pids"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ class ServerSpec:
         return "no-op" if self.kind == "noop" else "aiotrack"
 
 
-def _tree_pids(root: int) -> list[int]:
+def tree_pids(root: int) -> list[int]:
     """``root`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -67,7 +67,7 @@ def tree_cpu_seconds(root: int) -> float:
     """User + system CPU time of ``root`` and its descendants (clock ticks -> s)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in _tree_pids(root):
+    for pid in tree_pids(root):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -78,8 +78,14 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and its descendants, bytes."""
+    return rss_bytes(tree_pids(root))
+
+
+def rss_bytes(pids: list[int]) -> int:
+    """Resident memory of the processes ``pids`` (those still alive), bytes."""
     total = 0
-    for pid in _tree_pids(root):
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:

@@ -103,3 +103,63 @@ def test_concurrent_batches_to_shared_runs(tracking_server: RunningServer) -> No
         assert {key: m["step"] for key, m in latest.items()} == dict.fromkeys(
             (f"m{k}" for k in range(KEYS)), max(expected_steps)
         )
+
+
+async def _writes_beside_a_stream(url: str, exp: str, runs: list[str]) -> list[float]:
+    """Seconds each of 5 run creations took while 8 clients stream 1000-point batches."""
+    done = asyncio.Event()
+
+    async def stream(session: aiohttp.ClientSession, run: str, c: int) -> None:
+        step = 0
+        deadline = asyncio.get_running_loop().time() + 60  # bounded even if the test fails
+        while not done.is_set() and asyncio.get_running_loop().time() < deadline:
+            metrics = [
+                {"key": f"m{j % 10}", "value": j, "timestamp": 1, "step": step + j // 10}
+                for j in range(1000)
+            ]
+            step += 100
+            async with session.post(
+                f"{url}{API}/runs/log-batch", json={"run_id": run, "metrics": metrics}
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+
+    async def creations(session: aiohttp.ClientSession) -> list[float]:
+        await asyncio.sleep(1.0)  # the stream is in full flow
+        took = []
+        try:
+            for _ in range(5):
+                t0 = asyncio.get_running_loop().time()
+                async with session.post(
+                    f"{url}{API}/runs/create", json={"experiment_id": exp}
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+                took.append(asyncio.get_running_loop().time() - t0)
+        finally:
+            done.set()
+        return took
+
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        streams = [stream(session, runs[c % len(runs)], c) for c in range(8)]
+        took, *_ = await asyncio.gather(creations(session), *streams)
+    return took
+
+
+def test_other_writes_go_through_a_stream_of_batches(tracking_server: RunningServer) -> None:
+    """A continuous stream of log-batch requests does not hold other writes back: while
+    groups of batches follow each other, a run creation waits for one group at most, not for
+    the stream to end."""
+    url = tracking_server.url
+    http = requests.Session()
+    exp = http.post(
+        f"{url}{API}/experiments/create", json={"name": f"stream-{uuid.uuid4().hex}"}, timeout=30
+    ).json()["experiment_id"]
+    runs = [
+        http.post(f"{url}{API}/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"][
+            "info"
+        ]["run_id"]
+        for _ in range(4)
+    ]
+    took = asyncio.run(_writes_beside_a_stream(url, exp, runs))
+    assert len(took) == 5
+    assert max(took) < 5.0, took

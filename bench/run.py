@@ -197,6 +197,9 @@ def run_server(
         server.start()
         try:
             for name in selected:
+                waited = server.wait_idle()
+                if waited > 2.0:
+                    print(f"  {spec.label}: waited {waited:.0f} s for its backlog", flush=True)
                 print(f"  {spec.label}: {name} ...", flush=True)
                 cpu0 = server.cpu_seconds()
                 try:

@@ -157,6 +157,23 @@ class Server:
         assert self.process is not None
         return tree_cpu_seconds(self.process.pid)
 
+    def wait_idle(self, *, busy: float = 0.1, limit: float = 600.0) -> float:
+        """Block until the server's process tree uses less than ``busy`` of a core over a
+        second (at most ``limit`` s); return the seconds waited.
+
+        A server that answers slower than it is asked (``mlflow server`` under the mixed
+        scenario) still holds thousands of queued requests when the load generator stops; the
+        next scenario would otherwise be measured against that backlog, or fail on it."""
+        t0 = time.monotonic()
+        before = self.cpu_seconds()
+        while time.monotonic() - t0 < limit:
+            time.sleep(1.0)
+            now = self.cpu_seconds()
+            if now - before < busy:
+                break
+            before = now
+        return time.monotonic() - t0
+
     def stop(self) -> None:
         self._stop_sampler.set()
         if self.process is None or self.process.poll() is not None:

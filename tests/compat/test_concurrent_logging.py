@@ -55,18 +55,26 @@ async def _load(url: str, runs: list[str]) -> dict[tuple[str, int, int], tuple[i
     return answers
 
 
-def test_concurrent_batches_to_shared_runs(tracking_server: RunningServer) -> None:
-    url = tracking_server.url
-    http = requests.Session()
+def _experiment_with_runs(
+    http: requests.Session, url: str, prefix: str, n: int
+) -> tuple[str, list[str]]:
+    """A new experiment and the ids of ``n`` runs created in it."""
     exp = http.post(
-        f"{url}{API}/experiments/create", json={"name": f"load-{uuid.uuid4().hex}"}, timeout=30
+        f"{url}{API}/experiments/create", json={"name": f"{prefix}-{uuid.uuid4().hex}"}, timeout=30
     ).json()["experiment_id"]
     runs = [
         http.post(f"{url}{API}/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"][
             "info"
         ]["run_id"]
-        for _ in range(RUNS)
+        for _ in range(n)
     ]
+    return exp, runs
+
+
+def test_concurrent_batches_to_shared_runs(tracking_server: RunningServer) -> None:
+    url = tracking_server.url
+    http = requests.Session()
+    _, runs = _experiment_with_runs(http, url, "load", RUNS)
     answers = asyncio.run(_load(url, runs))
 
     for run in runs:
@@ -150,16 +158,7 @@ def test_other_writes_go_through_a_stream_of_batches(tracking_server: RunningSer
     groups of batches follow each other, a run creation waits for one group at most, not for
     the stream to end."""
     url = tracking_server.url
-    http = requests.Session()
-    exp = http.post(
-        f"{url}{API}/experiments/create", json={"name": f"stream-{uuid.uuid4().hex}"}, timeout=30
-    ).json()["experiment_id"]
-    runs = [
-        http.post(f"{url}{API}/runs/create", json={"experiment_id": exp}, timeout=30).json()["run"][
-            "info"
-        ]["run_id"]
-        for _ in range(4)
-    ]
+    exp, runs = _experiment_with_runs(requests.Session(), url, "stream", 4)
     took = asyncio.run(_writes_beside_a_stream(url, exp, runs))
     assert len(took) == 5
     assert max(took) < 5.0, took

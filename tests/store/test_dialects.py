@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from aiotrack.store.entities import Param
 from aiotrack.store.sql.dialects import (
     insert_ignore,
     latest_metric_upsert_sql,
@@ -29,6 +30,7 @@ from aiotrack.store.sql.dialects import (
     rows_as_columns,
     upsert,
 )
+from aiotrack.store.sql.logwriter import LogOp, _check_params, logged_params_query
 from aiotrack.store.sql.schema import SqlExperiment, SqlLatestMetric, SqlMetric, SqlParam, SqlRun
 from aiotrack.store.sql.schema import metadata as full_metadata
 from aiotrack.store.sql.search import compare
@@ -264,3 +266,49 @@ def test_case_sensitive_statements_are_cached_with_their_own_values(db: Db) -> N
         return found
 
     assert db.run(go) == [["a"], ["a"], ["b"], ["b"]]
+
+
+def test_param_check_across_runs_of_one_group(db: Db) -> None:
+    """One group, two runs: each op is checked against its own run's params only, although the
+    check's query also returns the other run's rows for the same keys."""
+    other = "o" * 32
+
+    def go(conn: Connection) -> list[str | None]:
+        conn.execute(
+            sa.insert(SqlRun).values(run_uuid=other, experiment_id=1, lifecycle_stage="active")
+        )
+        conn.execute(
+            sa.insert(SqlParam),
+            [{"key": "k1", "value": "1", "run_uuid": RUN}, {"key": "k2", "value": "2",
+              "run_uuid": other}],
+        )  # fmt: skip
+        group = [
+            LogOp(RUN, params=[Param("k2", "new")]),  # k2 is the other run's: no conflict
+            LogOp(other, params=[Param("k1", "new")]),  # likewise k1
+            LogOp(RUN, params=[Param("k1", "changed")]),  # conflict
+            LogOp(other, params=[Param("k2", "2")]),  # the same value again: fine
+            LogOp(RUN, params=[Param("k2", "newer")]),  # conflicts with the first op's k2
+        ]
+        _check_params(conn, group)
+        return [None if op.error is None else op.error.message for op in group]
+
+    errors = db.run(go)
+    assert errors[:2] == [None, None] and errors[3] is None
+    assert errors[2] is not None and "key': 'k1', 'old_value': '1'" in errors[2]
+    assert errors[4] is not None and "key': 'k2', 'old_value': 'new'" in errors[4]
+
+
+def test_param_check_reads_the_index_not_the_table(tmp_path: Path) -> None:
+    """SQLite planned the former row-value ``(run_uuid, key) IN (...)`` as a scan of all params,
+    so each write cost O(every param ever logged); the check must search an index."""
+    db = Db("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    db.run(_setup)
+    query = logged_params_query([RUN, "o" * 32], ["lr", "batch_size"])
+    sql = str(query.compile(dialect=sa.dialects.sqlite.dialect(),
+                            compile_kwargs={"literal_binds": True}))  # fmt: skip
+
+    def plan(conn: Connection) -> list[str]:
+        return [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+
+    steps = db.run(plan)
+    assert steps and all(step.startswith("SEARCH params USING") for step in steps), steps

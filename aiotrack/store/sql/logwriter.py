@@ -32,7 +32,7 @@ from operator import itemgetter
 from typing import Literal
 
 import orjson
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.engine import Connection
 
 from aiotrack.errors import AiotrackError, InvalidParameter, ResourceNotFound
@@ -346,21 +346,34 @@ def _check_runs(conn: Connection, group: list[LogOp]) -> None:
             op.experiment_id = run[1]
 
 
+def logged_params_query(run_ids: Sequence[str], keys: Sequence[str]) -> Select[str, str, str]:
+    """Params already logged under any of ``keys`` by any of ``run_ids``.
+
+    Two plain INs, not a row-value ``(run_uuid, key) IN (...)``: SQLite plans that one as a
+    scan of the whole params table, which made every write cost O(all params ever logged).
+    Rows of a key logged by another run of the same chunk come back too; nothing looks them up.
+    """
+    return select(SqlParam.run_uuid, SqlParam.key, SqlParam.value).where(
+        SqlParam.run_uuid.in_(run_ids), SqlParam.key.in_(keys)
+    )
+
+
 def _check_params(conn: Connection, group: list[LogOp]) -> None:
     """Params are immutable: a different value for a logged key fails its whole op."""
     with_params = [op for op in group if op.params]
     if not with_params:
         return
-    pairs = list({(op.run_id, p.key) for op in with_params for p in op.params})
+    keys_by_run: dict[str, set[str]] = {}
+    for op in with_params:
+        keys_by_run.setdefault(op.run_id, set()).update(p.key for p in op.params)
     existing: dict[tuple[str, str], str] = {}
-    for i in range(0, len(pairs), 400):
-        chunk = pairs[i : i + 400]
-        rows = conn.execute(
-            select(SqlParam.run_uuid, SqlParam.key, SqlParam.value).where(
-                tuple_(SqlParam.run_uuid, SqlParam.key).in_(chunk)
-            )
-        )
-        existing.update({(r.run_uuid, r.key): r.value for r in rows})
+    run_ids = list(keys_by_run)
+    for i in range(0, len(run_ids), 200):
+        runs = run_ids[i : i + 200]
+        keys = sorted(set().union(*(keys_by_run[r] for r in runs)))
+        for j in range(0, len(keys), 500):
+            rows = conn.execute(logged_params_query(runs, keys[j : j + 500]))
+            existing.update({(r.run_uuid, r.key): r.value for r in rows})
     for op in with_params:
         conflicts = [
             (p, existing[(op.run_id, p.key)])

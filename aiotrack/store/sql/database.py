@@ -28,6 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from aiotrack.errors import AiotrackError, BadRequest, TemporarilyUnavailable
+from aiotrack.store.sql.checkpoint import WAL_AUTOCHECKPOINT, WalCheckpointer
 
 __all__ = ["CONNECT_TIMEOUT", "Database"]
 
@@ -91,6 +92,9 @@ class Database:
         self._sync_conn: Connection | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._read_engine: Engine | None = None
+        self._checkpointer: WalCheckpointer | None = None
+        if self.is_sqlite:
+            self._checkpointer = WalCheckpointer(make_url(url).set(drivername="sqlite+pysqlite"))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -109,6 +113,7 @@ class Database:
             else:
                 async with self._write_lock, self.engine.begin() as conn:
                     yield conn
+                self._wrote()
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` — synchronous reads — and return its result.
@@ -180,12 +185,18 @@ class Database:
             conn = self._sync_conn = self._sync_engine.connect()
         try:
             with conn.begin():
-                return fn(conn)
+                result = fn(conn)
+            self._wrote()
+            return result
         except BaseException:
             if conn.invalidated:
                 self._sync_conn = None
                 conn.close()
             raise
+
+    def _wrote(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     def _close_sync(self) -> None:
         if self._sync_conn is not None:
@@ -196,6 +207,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
         if self._readers is not None:
             readers, self._readers = self._readers, None
             if self._read_engine is not None:  # closes the files off the event loop
@@ -211,12 +225,14 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers proceed during a write; NORMAL sync keeps every commit across a process
     # crash (only an OS crash can lose the last commits). Foreign keys on and a case-sensitive
     # LIKE, as MLflow sets them on every session (ILIKE compiles to lower() LIKE lower()).
+    # Checkpoints are the WalCheckpointer's; commits checkpoint only past a bound.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA case_sensitive_like=true")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
     cursor.close()
 
 

@@ -189,6 +189,19 @@ def _backend_uri(backend: str, workdir: Path) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
+def _drop_backend(uri: str) -> None:
+    """Drop the PostgreSQL database `_backend_uri` made (a full run leaves ~1.5 GB in each);
+    SQLite's file goes with the temporary directory."""
+    if uri.startswith("sqlite"):
+        return
+    import psycopg2
+
+    con = psycopg2.connect(PG_ADMIN)
+    con.autocommit = True
+    con.cursor().execute(f'DROP DATABASE IF EXISTS "{uri.rsplit("/", 1)[1]}" WITH (FORCE)')
+    con.close()
+
+
 def run_server(
     spec: ServerSpec, backend: str, selected: list[str], scale: bool, quick: bool
 ) -> dict[str, Figures]:
@@ -196,7 +209,8 @@ def run_server(
     scenarios = SCENARIOS(quick)
     with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
         workdir = Path(tmp)
-        server = Server(spec, _backend_uri(backend, workdir), workdir)
+        uri = _backend_uri(backend, workdir)
+        server = Server(spec, uri, workdir)
         server.start()
         try:
             for name in selected:
@@ -223,6 +237,7 @@ def run_server(
                 results.update(mixed_capacity(server.url, spec.label))
         finally:
             server.stop()
+            _drop_backend(uri)
         results["server"] = {"peak RSS MB": server.peak_rss / 2**20}
         print(f"    {spec.label} peak RSS: {server.peak_rss / 2**20:.0f} MB", flush=True)
     return results

@@ -14,24 +14,20 @@ from sqlalchemy import insert, text
 
 from aiotrack.errors import BadRequest, TemporarilyUnavailable
 from aiotrack.store.sql.database import Database
-from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.schema import SqlExperiment
 from aiotrack.store.sql.urls import to_async_url
 from tests.mariadb import drop_mariadb_database, new_mariadb_database
+from tests.store.fresh import fresh_database
 
 pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    uri = new_mariadb_database("database")
-    database = Database(to_async_url(uri), pool_size=2)
-    try:
-        await ensure_schema(database.engine)
+    async with fresh_database(
+        new_mariadb_database("database"), drop_mariadb_database, pool_size=2
+    ) as database:
         yield database
-    finally:
-        await database.dispose()
-        drop_mariadb_database(uri)
 
 
 async def test_unreachable_server_is_temporarily_unavailable() -> None:

@@ -13,24 +13,19 @@ import pytest
 from sqlalchemy import func, select
 
 from aiotrack.store.sql.database import Database
-from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.schema import SqlExperiment
-from aiotrack.store.sql.urls import to_async_url
 from tests.servers import drop_postgres_database, new_postgres_database
+from tests.store.fresh import fresh_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    uri = new_postgres_database("database")
-    database = Database(to_async_url(uri), pool_size=1)
-    try:
-        await ensure_schema(database.engine)
+    async with fresh_database(
+        new_postgres_database("database"), drop_postgres_database, pool_size=1
+    ) as database:
         yield database
-    finally:
-        await database.dispose()
-        drop_postgres_database(uri)
 
 
 async def test_a_repeated_statement_never_gets_a_generic_plan(db: Database) -> None:

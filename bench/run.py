@@ -176,30 +176,31 @@ def noop_floor(duration: float, scale: bool) -> dict[str, Figures]:
             server.stop()
 
 
+def _pg_admin(sql: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on PostgreSQL's admin database."""
+    import psycopg2
+
+    con = psycopg2.connect(PG_ADMIN)
+    try:
+        con.autocommit = True
+        con.cursor().execute(sql)
+    finally:
+        con.close()
+
+
 def _backend_uri(backend: str, workdir: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{workdir}/bench.db"
-    import psycopg2
-
     name = f"aiotrack_bench_{uuid.uuid4().hex[:8]}"
-    con = psycopg2.connect(PG_ADMIN)
-    con.autocommit = True
-    con.cursor().execute(f'CREATE DATABASE "{name}"')
-    con.close()
+    _pg_admin(f'CREATE DATABASE "{name}"')
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _drop_backend(uri: str) -> None:
     """Drop the PostgreSQL database `_backend_uri` made (a full run leaves ~1.5 GB in each);
     SQLite's file goes with the temporary directory."""
-    if uri.startswith("sqlite"):
-        return
-    import psycopg2
-
-    con = psycopg2.connect(PG_ADMIN)
-    con.autocommit = True
-    con.cursor().execute(f'DROP DATABASE IF EXISTS "{uri.rsplit("/", 1)[1]}" WITH (FORCE)')
-    con.close()
+    if not uri.startswith("sqlite"):
+        _pg_admin(f'DROP DATABASE IF EXISTS "{uri.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def run_server(

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
 from sqlalchemy.engine import URL, make_url
+
+from tests.services import unavailable
 
 __all__ = [
     "MYSQL_ADMIN_URI",
@@ -30,17 +31,13 @@ MYSQL_ADMIN_URI = os.environ.get("AIOTRACK_TEST_MYSQL_URI", "mysql://root@127.0.
 _DB_NAME = re.compile(r"^aiotrack_[a-z0-9_]+$")
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: MariaDB is required)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _connect() -> Any:
     try:
         import pymysql
     except ImportError:  # pragma: no cover - pymysql is in the test extra
-        _unavailable("pymysql is not installed (pip install pymysql)")
+        unavailable("pymysql is not installed (pip install pymysql)")
     url = make_url(MYSQL_ADMIN_URI)
     try:
         return pymysql.connect(
@@ -52,7 +49,7 @@ def _connect() -> Any:
             autocommit=True,
         )
     except pymysql.err.OperationalError as exc:
-        _unavailable(f"MariaDB unreachable at {url.render_as_string(hide_password=True)}: {exc}")
+        unavailable(f"MariaDB unreachable at {url.render_as_string(hide_password=True)}: {exc}")
 
 
 def mariadb_available() -> None:

@@ -21,10 +21,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 import requests
+
+from tests.services import unavailable
 
 __all__ = [
     "PG_ADMIN_URI",
@@ -46,11 +47,6 @@ PG_ADMIN_URI = os.environ.get(
 )
 
 
-def _unavailable(reason: str) -> NoReturn:
-    """Skip locally, fail in CI: a missing service must never look like a pass there."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -194,7 +190,7 @@ def reference_bin() -> Path:
     venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE", REPO_ROOT / ".venv-ref"))
     bindir = venv / "bin"
     if not (bindir / "mlflow").exists():
-        _unavailable(
+        unavailable(
             f"reference mlflow not found at {bindir / 'mlflow'} "
             "(set AIOTRACK_MLFLOW_REFERENCE to a venv with mlflow==3.17.2 installed)"
         )
@@ -230,14 +226,14 @@ def _pg_connect(dbname: str | None = None):  # type: ignore[no-untyped-def]
     try:
         import psycopg2
     except ImportError:  # pragma: no cover - psycopg2-binary is in the test extra
-        _unavailable("psycopg2 is not installed (pip install psycopg2-binary)")
+        unavailable("psycopg2 is not installed (pip install psycopg2-binary)")
     dsn = PG_ADMIN_URI
     if dbname is not None:
         dsn = dsn.rsplit("/", 1)[0] + "/" + dbname
     try:
         conn = psycopg2.connect(dsn, connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        _unavailable(f"PostgreSQL unreachable at {PG_ADMIN_URI}: {str(exc).strip()}")
+        unavailable(f"PostgreSQL unreachable at {PG_ADMIN_URI}: {str(exc).strip()}")
     conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
     return conn
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import requests
@@ -28,6 +28,7 @@ from tests.browser.seed import (
     seed_runs,
 )
 from tests.servers import RunningServer, start_aiotrack
+from tests.services import unavailable
 
 CHROMIUM = Path(os.environ.get("AIOTRACK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -48,10 +49,6 @@ API = "/api/2.0/mlflow"
 SCREENSHOT_COPY_DIR = os.environ.get("AIOTRACK_SCREENSHOT_DIR")
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass
@@ -113,7 +110,7 @@ def _png_bytes() -> bytes:
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     if not (STATIC_DIR / "index.html").is_file():
-        _unavailable(
+        unavailable(
             f"the web UI is not built ({STATIC_DIR}); run: cd web && npm ci && npm run build"
         )
     workdir = tmp_path_factory.mktemp("ui-server")
@@ -247,11 +244,11 @@ def _upload_artifacts(url: str, artifact_uri: str) -> bool:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        unavailable(f"{CHROMIUM} is missing: apt-get install -y chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("python playwright is missing: pip install -e '.[test]'")
+        unavailable("python playwright is missing: pip install -e '.[test]'")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
@@ -294,7 +291,7 @@ AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" 
 @pytest.fixture(scope="session")
 def axe_script() -> Path:
     if not AXE.is_file():
-        _unavailable(f"{AXE} is missing: cd web && npm ci")
+        unavailable(f"{AXE} is missing: cd web && npm ci")
     return AXE
 
 

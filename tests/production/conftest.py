@@ -24,7 +24,8 @@ import aiohttp
 import pytest
 import requests
 
-from tests.servers import RunningServer, _server_base_env, _unavailable, free_port
+from tests.servers import RunningServer, _server_base_env, free_port
+from tests.services import unavailable
 
 # The mlflow client must fail at once on a 5xx instead of retrying for minutes.
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
@@ -135,14 +136,14 @@ def pg_cluster() -> Iterator[PgCluster]:
     """
     bindir = _pg_bindir()
     if bindir is None:
-        _unavailable("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
+        unavailable("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
     as_user: list[str] = []
     root = tempfile.mkdtemp(prefix="aiotrack-pg-")
     if os.geteuid() == 0:
         runuser = shutil.which("runuser")
         if runuser is None:
             shutil.rmtree(root, ignore_errors=True)
-            _unavailable("running as root and `runuser` is missing: cannot start PostgreSQL")
+            unavailable("running as root and `runuser` is missing: cannot start PostgreSQL")
         as_user = [runuser, "-u", "postgres", "--"]
         shutil.chown(root, "postgres", "postgres")
     datadir = Path(root) / "data"

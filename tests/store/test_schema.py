@@ -62,16 +62,11 @@ from aiotrack.store.sql.urls import (
     to_async_url,
 )
 from tests.mariadb import drop_mariadb_database, mariadb_available, new_mariadb_database
+from tests.services import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _unavailable(reason: str) -> None:
-    """Skip locally, fail in CI: the schema check must never be silently skipped there."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: required)")
-    pytest.skip(reason)
 
 
 def _reference_python() -> Path:
@@ -80,7 +75,7 @@ def _reference_python() -> Path:
     if python.is_dir():  # a bin dir or a venv root was given
         python = python / "python" if python.name == "bin" else python / "bin" / "python"
     if not python.exists():
-        _unavailable(f"reference MLflow interpreter {python} not found")
+        unavailable(f"reference MLflow interpreter {python} not found")
     return python
 
 
@@ -277,7 +272,7 @@ def pg() -> Iterator[PgDatabases]:
     try:
         asyncio.run(_pg_admin("SELECT 1"))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
-        _unavailable(f"PostgreSQL not reachable at {_pg_admin_url()}: {exc}")
+        unavailable(f"PostgreSQL not reachable at {_pg_admin_url()}: {exc}")
     dbs = PgDatabases()
     yield dbs
     dbs.drop_all()

@@ -31,8 +31,6 @@ MYSQL_ADMIN_URI = os.environ.get("AIOTRACK_TEST_MYSQL_URI", "mysql://root@127.0.
 _DB_NAME = re.compile(r"^aiotrack_[a-z0-9_]+$")
 
 
-
-
 def _connect() -> Any:
     try:
         import pymysql

@@ -47,8 +47,6 @@ PG_ADMIN_URI = os.environ.get(
 )
 
 
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

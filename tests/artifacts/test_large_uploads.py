@@ -80,8 +80,13 @@ def test_a_client_that_hangs_up_mid_upload_leaves_nothing_behind(
             f"Host: {host}\r\nContent-Length: {declared}\r\n\r\n".encode()
         )
         sock.sendall(_payload(sent))
-        time.sleep(0.5)  # the server is now splicing and waiting for the rest
-    target = Path(local_server.destination) / directory
+        target = Path(local_server.destination) / directory
+        # Hang up only once the server is writing (its temporary file holds bytes) and waiting
+        # for the rest.
+        deadline = time.monotonic() + 30
+        while not (target.exists() and any(f.stat().st_size for f in _files(target))):
+            assert time.monotonic() < deadline, "the upload never started writing"
+            time.sleep(0.02)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and target.exists() and any(target.iterdir()):
         time.sleep(0.1)

@@ -49,8 +49,6 @@ API = "/api/2.0/mlflow"
 SCREENSHOT_COPY_DIR = os.environ.get("AIOTRACK_SCREENSHOT_DIR")
 
 
-
-
 @dataclass
 class Seeded:
     server: RunningServer

@@ -13,8 +13,11 @@ from tests.browser.conftest import N_RUNS, SPIKE_VALUE, Seeded
 
 pytestmark = pytest.mark.browser
 
-FIRST_ROWS_BUDGET_S = 1.5
-CHART_BUDGET_S = 2.0
+# Wide margins: these catch a view that stalls (a full-table fetch, an unbounded history), not
+# a few hundred milliseconds on a busy CI machine. The measured times are printed; the product's
+# speed figures come from bench/.
+FIRST_ROWS_BUDGET_S = 5.0
+CHART_BUDGET_S = 6.0
 
 
 def visible_names(page: Any, n: int) -> list[str]:

@@ -116,8 +116,11 @@ def test_concurrent_batches_to_shared_runs(tracking_server: RunningServer) -> No
 async def _writes_beside_a_stream(url: str, exp: str, runs: list[str]) -> list[float]:
     """Seconds each of 5 run creations took while 8 clients stream 1000-point batches."""
     done = asyncio.Event()
+    flowing = asyncio.Event()
+    answered = 0
 
     async def stream(session: aiohttp.ClientSession, run: str, c: int) -> None:
+        nonlocal answered
         step = 0
         deadline = asyncio.get_running_loop().time() + 60  # bounded even if the test fails
         while not done.is_set() and asyncio.get_running_loop().time() < deadline:
@@ -130,9 +133,12 @@ async def _writes_beside_a_stream(url: str, exp: str, runs: list[str]) -> list[f
                 f"{url}{API}/runs/log-batch", json={"run_id": run, "metrics": metrics}
             ) as resp:
                 assert resp.status == 200, await resp.text()
+            answered += 1
+            if answered >= 16:
+                flowing.set()
 
     async def creations(session: aiohttp.ClientSession) -> list[float]:
-        await asyncio.sleep(1.0)  # the stream is in full flow
+        await flowing.wait()  # the stream is in full flow: two batches per client answered
         took = []
         try:
             for _ in range(5):

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,6 +257,19 @@ async def log_metric_load(
             *(client(session, run_id, k) for run_id in run_ids for k in range(clients_per_run))
         )
     return result
+
+
+async def until(predicate: Callable[[], bool], what: str, limit_s: float = 30.0) -> None:
+    """Poll ``predicate`` every 20 ms until it holds; fail naming ``what`` after ``limit_s``.
+
+    Sequencing by condition, not by sleeping: "the load is in full flow" is "N writes were
+    acknowledged", however fast or slow the machine is today.
+    """
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {limit_s:.0f} s waiting for {what}", pytrace=False)
+        await asyncio.sleep(0.02)
 
 
 def stored_steps(backend_uri: str) -> set[tuple[str, int]]:

@@ -20,6 +20,7 @@ from tests.production.conftest import (
     log_metric_load,
     spawn_aiotrack,
     stored_steps,
+    until,
 )
 
 pytestmark = pytest.mark.postgres
@@ -50,10 +51,10 @@ async def test_postgres_restart_during_load(pg_cluster: PgCluster, tmp_path: Pat
         result = LoadResult()
         stop = asyncio.Event()
         load = asyncio.create_task(log_metric_load(server.url, runs, 60, stop=stop, result=result))
-        await asyncio.sleep(1.5)
+        await until(lambda: len(result.acked) >= 4 * CLIENTS, "the load to be in full flow")
         before_outage = len(result.acked)
         await asyncio.to_thread(pg_cluster.stop)
-        await asyncio.sleep(2.0)
+        await until(lambda: result.statuses.get(503, 0) > 0, "a 503 while PostgreSQL is down")
         during = dict(result.statuses)
         # A request while the database is down fails fast with MLflow's retryable error.
         async with aiohttp.ClientSession() as session:
@@ -66,7 +67,8 @@ async def test_postgres_restart_during_load(pg_cluster: PgCluster, tmp_path: Pat
         await asyncio.to_thread(pg_cluster.start)
         back = time.monotonic()
         recovery = await _first_success_after(server.url, back, 15)
-        await asyncio.sleep(1.5)
+        resumed_from = len(result.acked)
+        await until(lambda: len(result.acked) >= resumed_from + 4 * CLIENTS, "writes to resume")
         stop.set()
         await load
     finally:

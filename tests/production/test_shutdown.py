@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 from tests.production.conftest import (
+    LoadResult,
     create_runs,
     log_metric_load,
     sigterm,
     spawn_aiotrack,
     stored_steps,
+    until,
 )
 
 CLIENTS = 64
@@ -23,13 +25,14 @@ async def test_sigterm_during_load_keeps_every_acknowledged_write(tmp_path: Path
     server = spawn_aiotrack(uri, tmp_path, "--shutdown-timeout", str(SHUTDOWN_TIMEOUT))
     try:
         runs = await create_runs(server.url, CLIENTS)
-        load = asyncio.create_task(log_metric_load(server.url, runs, 20))
-        await asyncio.sleep(1.5)
+        result = LoadResult()
+        load = asyncio.create_task(log_metric_load(server.url, runs, 20, result=result))
+        await until(lambda: len(result.acked) >= 4 * CLIENTS, "the load to be in full flow")
         sigterm(server)
         signalled = time.monotonic()
         code = await asyncio.to_thread(server.process.wait, 30)
         exit_after = time.monotonic() - signalled
-        result = await load
+        await load
     finally:
         server.stop()
     log = server.log_path.read_text(errors="replace")
@@ -49,8 +52,9 @@ async def test_slow_request_is_cut_at_the_timeout(tmp_path: Path) -> None:
     server = spawn_aiotrack(uri, tmp_path, "--shutdown-timeout", "1")
     try:
         runs = await create_runs(server.url, 8)
-        load = asyncio.create_task(log_metric_load(server.url, runs, 10))
-        await asyncio.sleep(0.5)
+        result = LoadResult()
+        load = asyncio.create_task(log_metric_load(server.url, runs, 10, result=result))
+        await until(lambda: len(result.acked) >= 8, "the first writes to be answered")
         sigterm(server)
         signalled = time.monotonic()
         code = await asyncio.to_thread(server.process.wait, 30)

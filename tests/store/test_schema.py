@@ -67,8 +67,6 @@ from tests.services import unavailable
 REPO = Path(__file__).resolve().parents[2]
 
 
-
-
 def _reference_python() -> Path:
     configured = os.environ.get("AIOTRACK_MLFLOW_REFERENCE_PYTHON")
     python = Path(configured) if configured else REPO / ".venv-ref" / "bin" / "python"

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from aiotrack.api import bodies
 from aiotrack.api.codec import json_response
 from aiotrack.artifacts.base import CHUNK_SIZE, ArtifactRepository, RangeNotSatisfiable
 from aiotrack.artifacts.headers import content_disposition, content_type
@@ -242,7 +244,7 @@ async def delete_artifact(request: web.Request) -> web.Response:
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json() if request.can_read_body else {}
+        body = orjson.loads(await bodies.read_json_bytes(request)) if request.can_read_body else {}
     except ValueError:
         raise InvalidParameter("Request body is not valid JSON") from None
     if not isinstance(body, dict):

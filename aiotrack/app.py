@@ -44,7 +44,9 @@ def create_app(config: Config) -> web.Application:
         middlewares=[error_middleware],
         client_max_size=config.max_request_size,
         # Artifact bytes are stored as sent; JSON bodies are inflated, bounded, by api.bodies.
-        handler_args={"auto_decompress": False},
+        # Request lines up to 64 KiB (aiohttp's default is 8 KiB): long GET search filters and
+        # artifact paths reach the handlers and get a JSON answer instead of a bare 400.
+        handler_args={"auto_decompress": False, "max_line_size": 65536},
     )
     app[CONFIG] = config
     add_routes(app, config.static_prefix or "")

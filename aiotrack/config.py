@@ -498,10 +498,16 @@ class Config:
     def local_artifact_roots(self) -> tuple[str, ...]:
         """The local directories (absolute, not resolved) the server may hold artifacts under.
 
-        The proxy destination and the default artifact root when they are local, the backend
-        directory when it is a file store, and ``--allowed-artifact-roots``.
+        The proxy destination and the default artifact root when they are local, ``./mlruns``,
+        the backend directory when it is a file store, and ``--allowed-artifact-roots``.
         """
-        candidates = [self.effective_default_artifact_root, *(self.allowed_artifact_roots or ())]
+        # ./mlruns (under the server's directory) always: runs that `mlflow server` created
+        # without artifact serving keep their artifacts there, and a drop-in must serve them.
+        candidates = [
+            self.effective_default_artifact_root,
+            DEFAULT_LOCAL_ARTIFACT_ROOT,
+            *(self.allowed_artifact_roots or ()),
+        ]
         if self.serve_artifacts:
             candidates.append(self.artifacts_destination)
         if is_file_store_uri(self.backend_store_uri):

@@ -252,6 +252,7 @@ def test_local_artifact_roots(tmp_path: Any) -> None:
         allowed_artifact_roots=(f"{(tmp_path / 'a').as_uri()}", "s3://bucket/x", "rel"),
     )
     assert config.local_artifact_roots == (
+        os.path.abspath("mlruns"),
         str(tmp_path / "a"),
         os.path.abspath("rel"),
         str(tmp_path / "dest"),
@@ -261,4 +262,4 @@ def test_local_artifact_roots(tmp_path: Any) -> None:
         serve_artifacts=False,
         default_artifact_root="s3://bucket/root",
     )
-    assert no_proxy.local_artifact_roots == (str(tmp_path / "mlruns"),)
+    assert no_proxy.local_artifact_roots == (os.path.abspath("mlruns"), str(tmp_path / "mlruns"))

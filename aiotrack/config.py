@@ -374,6 +374,14 @@ class Config:
         type=float,
         metavar="SECONDS",
     )
+    timeout_keep_alive: float = _option(
+        5.0,
+        "Seconds a connection may stay idle, or take to send a request's headers, before the "
+        "server closes it (uvicorn's --timeout-keep-alive, same default; gunicorn's keepalive "
+        "with --gunicorn-opts). Slow or stalled clients cannot hold connections open.",
+        type=float,
+        metavar="SECONDS",
+    )
 
     def __post_init__(self) -> None:
         """Normalise values (paths to str, case, blank optionals to None) and validate them."""
@@ -461,6 +469,12 @@ class Config:
                 "--shutdown-timeout must be between 0 and 3600 seconds, "
                 f"got {self.shutdown_timeout}",
                 field="shutdown_timeout",
+            )
+        if not 0 < self.timeout_keep_alive <= 3600:
+            raise ConfigError(
+                "--timeout-keep-alive must be more than 0 and at most 3600 seconds, "
+                f"got {self.timeout_keep_alive}",
+                field="timeout_keep_alive",
             )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(

@@ -164,7 +164,9 @@ def _convert(spec: _Spec, value: Any) -> Any:
             raise _TypeError
         if isinstance(value, int):
             integer = value
-        elif isinstance(value, float) and value.is_integer():
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63:
+            # orjson reads integers beyond 64 bits as floats: -2**63 - 1 arrives as -2.0**63,
+            # which must not pass as the in-range -2**63.
             integer = int(value)
         elif isinstance(value, str) and len(value) <= 40 and _INT_RE.match(value.strip()):
             integer = int(value)

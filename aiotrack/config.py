@@ -235,7 +235,8 @@ class Config:
     allowed_hosts: tuple[str, ...] | None = _option(
         None,
         "Comma-separated list of allowed Host headers to prevent DNS rebinding attacks "
-        "(default: localhost + private IPs). Supports wildcards such as '192.168.*'; '*' "
+        "(default: localhost + private IPs). Supports wildcards such as '192.168.*' and networks "
+        "such as '10.0.0.0/8' (both match IP literals only); '*' "
         "allows ALL hosts.",
         type=parse_csv,
         env="MLFLOW_SERVER_ALLOWED_HOSTS",

@@ -40,7 +40,6 @@ __all__ = [
     "boolean",
     "double",
     "enum",
-    "in_int64",
     "int64",
     "message",
     "read_json_body",
@@ -143,11 +142,6 @@ _INT_RE = re.compile(r"^-?\d+$")
 #: The int64 range: protobuf refuses anything outside it, and every database column is 64-bit.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-
-
-def in_int64(value: int) -> bool:
-    """Whether ``value`` fits a signed 64-bit integer (the one range check of request ints)."""
-    return INT64_MIN <= value <= INT64_MAX
 
 
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}

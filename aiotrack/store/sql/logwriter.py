@@ -294,10 +294,14 @@ class LogWriter:
             for op in group
             for p in op.params
         ]
+        # PostgreSQL/MySQL: one row order for every writer (other processes included), so two
+        # transactions that write the same keys wait on each other in turn, never in a cycle.
+        # SQLite keeps the logged order: it has one writer, and it lists rows in rowid order
+        # as MLflow's SQLite store does.
+        ordered = dialect != "sqlite"
         if params:
-            # One order for every writer (other processes included): two transactions that
-            # insert the same keys then wait on each other in turn, never in a cycle.
-            params.sort(key=_PARAM_ORDER)
+            if ordered:
+                params.sort(key=_PARAM_ORDER)
             conn.execute(insert_ignore(dialect, SqlParam.__table__), params)
         metric_rows = [row for op in group for row in op.metric_rows]
         latest: dict[tuple[str, str], tuple[str, float, int, int, bool, str]] = {}
@@ -314,8 +318,11 @@ class LogWriter:
                 conn.exec_driver_sql(
                     metric_insert_sql(dialect), rows_as_columns(dialect, metric_rows)
                 )
+            latest_rows = list(latest.values())
+            if ordered:
+                latest_rows.sort(key=_LATEST_ORDER)
             conn.exec_driver_sql(
-                latest_metric_upsert_sql(dialect), rows_as_columns(dialect, list(latest.values()))
+                latest_metric_upsert_sql(dialect), rows_as_columns(dialect, latest_rows)
             )
         tags: dict[tuple[str, str], str] = {}
         for op in group:
@@ -324,7 +331,10 @@ class LogWriter:
         if tags:
             conn.execute(
                 upsert(dialect, SqlTag.__table__, ["key", "run_uuid"], ["value"]),
-                [{"key": k, "value": v, "run_uuid": r} for (r, k), v in sorted(tags.items())],
+                [
+                    {"key": k, "value": v, "run_uuid": r}
+                    for (r, k), v in (sorted(tags.items()) if ordered else tags.items())
+                ],
             )
             for (tagged_run, key), name in tags.items():
                 if key == RUN_NAME_TAG:
@@ -416,8 +426,10 @@ class _ParamRaceLost(Exception):
     """Rolls back a group in which an op lost a param race (see :func:`_lost_param_races`)."""
 
 
-#: ``params`` rows in ``(run_uuid, key)`` order: the lock order of every writer.
+#: ``params`` rows, and ``latest_metrics`` rows, in ``(run_uuid, key)`` order: the lock order
+#: of every writer on PostgreSQL and MySQL.
 _PARAM_ORDER = itemgetter("run_uuid", "key")
+_LATEST_ORDER = itemgetter(5, 0)
 
 
 def _check_params(conn: Connection, group: list[LogOp]) -> None:

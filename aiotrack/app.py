@@ -40,7 +40,14 @@ def create_app(config: Config) -> web.Application:
     The database is opened, its schema checked (created when empty) and the default experiment
     ensured when the app starts; everything is closed again on cleanup.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_request_size)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=config.max_request_size,
+        # Artifact bytes are stored as sent; JSON bodies are inflated, bounded, by api.bodies.
+        # Request lines up to 64 KiB (aiohttp's default is 8 KiB): long GET search filters and
+        # artifact paths reach the handlers and get a JSON answer instead of a bare 400.
+        handler_args={"auto_decompress": False, "max_line_size": 65536},
+    )
     app[CONFIG] = config
     add_routes(app, config.static_prefix or "")
     if config.artifacts_only:
@@ -114,7 +121,7 @@ async def _artifact_storage(app: web.Application) -> AsyncIterator[None]:
     """The artifact repositories: the proxy destination (when serving) and per-URI ones."""
     config = app[CONFIG]
     destination = config.artifacts_destination if config.serve_artifacts else None
-    async with ArtifactStorage(destination) as storage:
+    async with ArtifactStorage(destination, config.local_artifact_roots) as storage:
         app[ARTIFACT_STORAGE] = storage
         if destination is not None:
             log.info("Serving artifacts from %s", redact(destination))

@@ -17,6 +17,7 @@ import argparse
 import os
 import shlex
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -192,6 +193,16 @@ class Config:
         type=str,
         env="MLFLOW_ARTIFACTS_DESTINATION",
         metavar="URI",
+    )
+    allowed_artifact_roots: tuple[str, ...] | None = _option(
+        None,
+        "Comma-separated local directories (paths or file: URIs) the server may also read and "
+        "write artifacts under, besides --artifacts-destination and --default-artifact-root "
+        "(and a ./mlruns backend store). A run, experiment or model version whose artifacts "
+        "are in another local directory is refused with 403; list its directory here to "
+        "serve a database whose experiments point at older artifact roots.",
+        type=parse_csv,
+        metavar="DIRS",
     )
     # --- network -----------------------------------------------------------------------------
     host: str = _option(
@@ -499,6 +510,25 @@ class Config:
         return DEFAULT_LOCAL_ARTIFACT_ROOT
 
     @property
+    def local_artifact_roots(self) -> tuple[str, ...]:
+        """The local directories (absolute, not resolved) the server may hold artifacts under.
+
+        The proxy destination and the default artifact root when they are local, the backend
+        directory when it is a file store, and ``--allowed-artifact-roots``.
+        """
+        candidates = [self.effective_default_artifact_root, *(self.allowed_artifact_roots or ())]
+        if self.serve_artifacts:
+            candidates.append(self.artifacts_destination)
+        if is_file_store_uri(self.backend_store_uri):
+            candidates.append(self.backend_store_uri)
+        roots: list[str] = []
+        for uri in candidates:
+            path = local_path_of_uri(uri)
+            if path is not None and path not in roots:
+                roots.append(path)
+        return tuple(roots)
+
+    @property
     def effective_registry_store_uri(self) -> str:
         """The model-registry store URI: ``registry_store_uri``, else the backend store URI."""
         return self.registry_store_uri or self.backend_store_uri
@@ -573,6 +603,21 @@ def is_file_store_uri(uri: str) -> bool:
     scheme = urllib.parse.urlparse(uri).scheme
     # One-letter schemes are Windows drive letters (C:\\mlruns).
     return scheme in ("", "file") or len(scheme) == 1
+
+
+def local_path_of_uri(uri: str) -> str | None:
+    """The absolute local path a plain path or ``file:`` URI names; ``None`` for other URIs."""
+    parsed = urllib.parse.urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            return None
+        path = urllib.request.url2pathname(urllib.parse.unquote(parsed.path))
+    elif scheme == "" or (len(scheme) == 1 and os.name == "nt"):
+        path = uri
+    else:
+        return None
+    return os.path.abspath(path)
 
 
 def redact_uri(uri: str) -> str:

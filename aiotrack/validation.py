@@ -9,6 +9,7 @@ import json
 import math
 import posixpath
 import re
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiotrack.errors import InvalidParameter
 from aiotrack.store.entities import Tag
 
 __all__ = [
+    "MAX_ARTIFACT_LOCATION_LENGTH",
     "MAX_ENTITIES_PER_BATCH",
     "MAX_EXPERIMENT_NAME_LENGTH",
     "MAX_KEY_LENGTH",
@@ -30,6 +32,7 @@ __all__ = [
     "limit_length",
     "missing_value",
     "parse_experiment_id",
+    "validate_artifact_location",
     "validate_batch_limits",
     "validate_experiment_name",
     "validate_experiment_tag",
@@ -195,6 +198,37 @@ def validate_experiment_name(name: str | None) -> str:
     if not name or not name.strip():
         raise InvalidParameter(f"Invalid experiment name: '{name or ''}'")
     return limit_length("name", MAX_EXPERIMENT_NAME_LENGTH, name)
+
+
+#: MLflow's ``MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH`` default.
+MAX_ARTIFACT_LOCATION_LENGTH = 2048
+
+
+def validate_artifact_location(location: str) -> None:
+    """MLflow 3.18's checks of a new experiment's ``artifact_location`` (``_create_experiment``).
+
+    No URL fragment or params, no ``..`` in the query, not a ``runs:/`` URI, at most
+    `MAX_ARTIFACT_LOCATION_LENGTH` characters.
+    """
+    if len(location) > MAX_ARTIFACT_LOCATION_LENGTH:
+        raise InvalidParameter(
+            "Invalid artifact path length. The length of the artifact path cannot be greater "
+            f"than {MAX_ARTIFACT_LOCATION_LENGTH} characters. To configure this limit, please "
+            "set the MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH environment variable."
+        )
+    parsed = urllib.parse.urlparse(location)
+    if parsed.fragment or parsed.params:
+        raise InvalidParameter("'artifact_location' URL can't include fragments or params.")
+    query = parsed.query
+    for _ in range(10):
+        decoded = urllib.parse.unquote(query)
+        if decoded == query:
+            break
+        query = decoded
+    if ".." in query:
+        raise InvalidParameter("Invalid query string")
+    if location.startswith("runs:"):
+        raise InvalidParameter(f"Artifact location cannot be a runs:/ URI. Given: '{location}'")
 
 
 def validate_experiment_tag(key: str, value: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("artifacts_only", False),
     ("artifacts_presigned_only", False),
     ("artifacts_destination", "./mlartifacts"),
+    ("allowed_artifact_roots", None),
     ("host", "127.0.0.1"),
     ("port", 5000),
     ("workers", 1),
@@ -242,3 +244,23 @@ def test_redact_uri(uri: str, expected: str) -> None:
 )  # fmt: skip
 def test_option_flag(name: str, flag: str) -> None:
     assert option_flag(name) == flag
+
+
+def test_local_artifact_roots(tmp_path: Any) -> None:
+    """The server's local artifact roots: destination, default root, file store, listed ones."""
+    config = Config(
+        backend_store_uri="sqlite:///x.db",
+        artifacts_destination=str(tmp_path / "dest"),
+        allowed_artifact_roots=(f"{(tmp_path / 'a').as_uri()}", "s3://bucket/x", "rel"),
+    )
+    assert config.local_artifact_roots == (
+        str(tmp_path / "a"),
+        os.path.abspath("rel"),
+        str(tmp_path / "dest"),
+    )
+    no_proxy = Config(
+        backend_store_uri=str(tmp_path / "mlruns"),
+        serve_artifacts=False,
+        default_artifact_root="s3://bucket/root",
+    )
+    assert no_proxy.local_artifact_roots == (str(tmp_path / "mlruns"),)

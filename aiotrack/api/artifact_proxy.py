@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from aiotrack.api import bodies
 from aiotrack.api.codec import json_response
 from aiotrack.artifacts.base import CHUNK_SIZE, ArtifactRepository, RangeNotSatisfiable
 from aiotrack.artifacts.headers import content_disposition, content_type
@@ -166,8 +168,19 @@ async def artifacts_only_middleware(request: web.Request, handler: Handler) -> w
 # --- routes --------------------------------------------------------------------------------
 
 
+def _raw_artifact_path(request: web.Request) -> str:
+    """The ``{artifact_path}`` of the URL, refused when the request target hid a ``#`` in it.
+
+    aiohttp drops everything after a raw ``#`` (a fragment), so ``PUT .../a#b`` would otherwise
+    write ``a``. Like MLflow, no artifact path may contain ``#``, raw or percent-encoded.
+    """
+    if "#" in request.message.path:
+        raise InvalidParameter(INVALID_PATH)
+    return request.match_info["artifact_path"]
+
+
 def _file_path(request: web.Request) -> str:
-    raw = request.match_info["artifact_path"]
+    raw = _raw_artifact_path(request)
     rel = validate_relative_path(raw)
     if not rel or raw.endswith("/"):
         raise InvalidParameter(INVALID_PATH)
@@ -233,7 +246,7 @@ async def delete_artifact(request: web.Request) -> web.Response:
     repo = _destination(request)
     if repo is None:
         return _not_serving(request)
-    path = validate_relative_path(request.match_info["artifact_path"])
+    path = validate_relative_path(_raw_artifact_path(request))
     if not path:
         raise InvalidParameter(INVALID_PATH)
     await repo.delete(path)
@@ -242,7 +255,7 @@ async def delete_artifact(request: web.Request) -> web.Response:
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json() if request.can_read_body else {}
+        body = orjson.loads(await bodies.read_json_bytes(request)) if request.can_read_body else {}
     except ValueError:
         raise InvalidParameter("Request body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -265,7 +278,7 @@ async def _multipart_target(request: web.Request) -> tuple[ArtifactRepository, s
     """The repository, the file's path (URL directory + base name of ``path``) and the body."""
     repo = request.app[ARTIFACT_STORAGE].destination
     assert repo is not None
-    raw = request.match_info["artifact_path"]
+    raw = _raw_artifact_path(request)
     directory = validate_relative_path(raw)
     body = await _json_object(request)
     local = _string_field(body, "path")

@@ -26,6 +26,7 @@ from aiotrack.artifacts.base import ArtifactRepository
 from aiotrack.artifacts.paths import INVALID_PATH, validate_relative_path
 from aiotrack.errors import InvalidParameter, NotImplementedFeature
 from aiotrack.keys import ARTIFACT_STORAGE, REGISTRY_STORE, TRACKING_STORE
+from aiotrack.store.sql.registry_search import IS_PROMPT_TAG
 
 __all__ = ["UPLOAD_LIMIT", "add_ui_routes", "routes"]
 
@@ -147,10 +148,20 @@ async def get_artifact(request: web.Request) -> web.StreamResponse:
 
 
 async def _model_version_uri(request: web.Request, name: str, version: str) -> str:
-    """The version's download URI, from the registry store (wherever it lives)."""
+    """The version's download URI, from the registry store (wherever it lives).
+
+    A prompt version has no artifacts: its source is a placeholder (checked when it is
+    created), and one written by an older server is never opened as a location.
+    """
     if not name:
         raise InvalidParameter("Registered model name cannot be empty.")
-    return await request.app[REGISTRY_STORE].get_model_version_download_uri(name, version)
+    mv = await request.app[REGISTRY_STORE].get_model_version(name, version)
+    tags = {t.key: t.value for t in mv.tags}
+    if tags.get(IS_PROMPT_TAG, "false").lower() == "true":
+        raise InvalidParameter(
+            f"Model version {version} of '{name}' is a prompt version, which has no artifacts."
+        )
+    return str(mv.storage_location or mv.source or "")
 
 
 async def get_model_version_artifact(request: web.Request) -> web.StreamResponse:

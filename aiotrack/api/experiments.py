@@ -17,6 +17,7 @@ from aiotrack.api.messages import (
 )
 from aiotrack.keys import TRACKING_STORE
 from aiotrack.store.entities import Tag, ViewType
+from aiotrack.validation import validate_artifact_location
 
 __all__ = ["routes"]
 
@@ -85,6 +86,8 @@ routes = web.RouteTableDef()
 @routes.post("/mlflow/experiments/create")
 async def create_experiment(request: web.Request) -> web.Response:
     msg = await CreateExperiment.from_request(request)
+    if msg.artifact_location:
+        validate_artifact_location(msg.artifact_location)
     experiment_id = await request.app[TRACKING_STORE].create_experiment(
         msg.name, msg.artifact_location, [t.to_tag() for t in msg.tags]
     )

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 import orjson
 from aiohttp import web
 
+from aiotrack.api.bodies import read_json_bytes
 from aiotrack.errors import InvalidParameter
 from aiotrack.validation import invalid_value, missing_value
 
@@ -334,7 +335,7 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
             raise InvalidParameter("Bad Request. Content-Type header is missing.")
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise InvalidParameter("Bad Request. Content-Type must be one of ['application/json'].")
-    body = await request.read()
+    body = await read_json_bytes(request)
     if not body:
         return {}
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,7 @@ from urllib.request import url2pathname
 from aiotrack.artifacts.base import ArtifactRepository
 from aiotrack.artifacts.local import LocalArtifactRepository
 from aiotrack.artifacts.paths import validate_relative_path
-from aiotrack.errors import InvalidParameter, NotImplementedFeature
+from aiotrack.errors import InvalidParameter, NotImplementedFeature, PermissionDenied
 
 __all__ = ["ArtifactStorage", "proxied_subpath"]
 
@@ -52,8 +53,13 @@ class ArtifactStorage:
     ``destination`` is ``None`` when the server does not serve artifacts (``--no-serve-artifacts``).
     """
 
-    def __init__(self, destination_uri: str | None) -> None:
+    def __init__(
+        self, destination_uri: str | None, local_roots: Sequence[str] | None = None
+    ) -> None:
         self._destination_uri = destination_uri
+        # Resolved lazily (realpath touches the disk): None = no confinement (admin commands).
+        self._root_paths = None if local_roots is None else tuple(local_roots)
+        self._resolved_roots: tuple[str, ...] | None = None
         self._stack = AsyncExitStack()
         self._s3_client: object | None = None
         self._s3_lock = asyncio.Lock()
@@ -93,13 +99,39 @@ class ArtifactStorage:
         if scheme == "file":
             if parsed.netloc not in ("", "localhost"):
                 raise NotImplementedFeature(f"Remote file URIs are not supported: '{uri}'")
-            return LocalArtifactRepository(Path(url2pathname(unquote(parsed.path))))
+            return await self._local(uri, Path(url2pathname(unquote(parsed.path))))
         if scheme == "" or (len(scheme) == 1 and os.name == "nt"):
-            return LocalArtifactRepository(Path(uri))
+            return await self._local(uri, Path(uri))
         raise NotImplementedFeature(
             f"Artifacts stored at '{uri}' (scheme '{scheme}') are not supported by aiotrack yet; "
             "supported: local paths, file:, s3:"
         )
+
+    async def _local(self, uri: str, path: Path) -> ArtifactRepository:
+        """A local repository at ``path``, if it lies under one of the server's local roots.
+
+        Symlinks and ``..`` are resolved on both sides, so neither a stored location such as
+        ``file:///srv/mlartifacts/../../etc`` nor a link inside a root leads outside them.
+        """
+        if self._root_paths is not None:
+            roots, real = await asyncio.to_thread(self._resolve, path)
+            if not any(
+                real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots
+            ):
+                # The roots are not named: a client need not learn the server's layout.
+                raise PermissionDenied(
+                    f"Artifact location '{uri}' is outside the local directories this server "
+                    "reads and writes artifacts under. If it holds artifacts this server should "
+                    "serve, restart the server with --allowed-artifact-roots set to a directory "
+                    "that contains it."
+                )
+        return LocalArtifactRepository(path)
+
+    def _resolve(self, path: Path) -> tuple[tuple[str, ...], str]:
+        if self._resolved_roots is None:
+            assert self._root_paths is not None
+            self._resolved_roots = tuple(os.path.realpath(r) for r in self._root_paths)
+        return self._resolved_roots, os.path.realpath(path)
 
     async def for_artifact_uri(self, uri: str) -> ArtifactRepository:
         """The repository holding the artifacts of a run or model version stored at ``uri``."""

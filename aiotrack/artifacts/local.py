@@ -8,12 +8,14 @@ nothing is staged anywhere else. Every path is confined to the root with symlink
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import stat
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiotrack.artifacts.base import (
     CHUNK_SIZE,
@@ -24,11 +26,18 @@ from aiotrack.artifacts.base import (
     PresignedDownload,
     parse_range,
 )
-from aiotrack.artifacts.paths import INVALID_PATH, confine, validate_relative_path
+from aiotrack.artifacts.paths import (
+    INVALID_PATH,
+    MAX_PATH_BYTES,
+    confine,
+    validate_relative_path,
+)
 from aiotrack.artifacts.splice import DetachedBody, splice_into
 from aiotrack.errors import InvalidParameter, NotImplementedFeature, ResourceNotFound
 
 __all__ = ["MULTIPART_UNSUPPORTED", "LocalArtifactRepository"]
+
+T = TypeVar("T")
 
 #: MLflow's message; the client falls back to a plain PUT when it sees this prefix.
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
@@ -36,6 +45,39 @@ _PRESIGNED_UNSUPPORTED = "Presigned download is not supported for the current ar
 _TEMP_PREFIX = ".aiotrack-upload-"
 #: Upload bytes gathered before one write() in a worker thread (fewer thread hops).
 _WRITE_BUFFER = 4 * CHUNK_SIZE
+
+
+#: Filesystem errors caused by the path a client chose (too long, a file where a directory is
+#: expected, a symlink loop...): 400, not a server fault.
+_PATH_ERRNOS = frozenset(
+    {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ELOOP, errno.EINVAL}
+)
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread, path-caused OS errors turned into 400."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        if exc.errno in _PATH_ERRNOS:
+            reason = os.strerror(exc.errno) if exc.errno is not None else str(exc)
+            raise InvalidParameter(f"Invalid artifact path: {reason}") from None
+        raise
+
+
+def _make_dirs(path: Path) -> None:
+    """``mkdir -p`` without recursion (``Path.mkdir(parents=True)`` recurses once per missing
+    level, and a path of 2,000 one-letter segments exceeds Python's recursion limit)."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
 
 
 class LocalArtifactRepository:
@@ -64,12 +106,26 @@ class LocalArtifactRepository:
         rel = validate_relative_path(path)
         if not rel or path.endswith("/"):
             raise InvalidParameter(INVALID_PATH)
+        # The longest path the upload creates is its temporary file's.
+        longest = (self.root / rel).parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
+        if len(os.fsencode(longest)) >= MAX_PATH_BYTES:
+            # The kernel refuses it anyway (ENAMETOOLONG, or ENOENT from a parent's mkdir).
+            raise InvalidParameter(
+                f"Invalid artifact path: '{path[:80]}...' is too long for this server's disk."
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         target = confine(self.root, rel)
         if target.is_dir():
             raise InvalidParameter(f"Artifact path refers to a directory, not a file: '{path}'")
         parent = target.parent
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _make_dirs(parent)
+        except FileNotFoundError:
+            # The root exists, so only the path itself can be at fault (deep nesting near the
+            # kernel's path limit gives ENOENT rather than ENAMETOOLONG).
+            raise InvalidParameter(
+                f"Invalid artifact path: cannot create the directories of '{path[:80]}'."
+            ) from None
         # A symlinked parent created meanwhile must not carry the file outside the root.
         confine(self.root, os.path.relpath(parent, self.root.resolve()))
         temp = parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
@@ -151,7 +207,7 @@ class LocalArtifactRepository:
     # --- protocol ---------------------------------------------------------------------------
 
     async def write(self, path: str, chunks: AsyncIterator[bytes]) -> int:
-        target, temp, fd = await asyncio.to_thread(self._open_for_write, path)
+        target, temp, fd = await _off_loop(self._open_for_write, path)
         total = 0
         # Chunks are collected as they arrive (no concatenation copy) and written with one
         # writev in a worker thread while the next batch fills from the socket, so the network
@@ -185,7 +241,7 @@ class LocalArtifactRepository:
     async def write_detached(self, path: str, body: DetachedBody) -> int:
         """`write` for a body taken off the socket (`aiotrack.artifacts.splice`): the kernel
         moves it into the file without copying it through Python. Same guarantees."""
-        target, temp, fd = await asyncio.to_thread(self._open_for_write, path)
+        target, temp, fd = await _off_loop(self._open_for_write, path)
         copy = asyncio.ensure_future(asyncio.to_thread(splice_into, body, fd))
         try:
             await asyncio.shield(copy)
@@ -198,10 +254,10 @@ class LocalArtifactRepository:
         return sum(map(len, body.head)) + body.remaining
 
     async def local_file(self, path: str) -> Path | None:
-        return await asyncio.to_thread(self._regular_file, path)
+        return await _off_loop(self._regular_file, path)
 
     async def open_read(self, path: str, byte_range: str | None = None) -> ObjectStream:
-        target = await asyncio.to_thread(self._regular_file, path)
+        target = await _off_loop(self._regular_file, path)
         handle = await asyncio.to_thread(open, target, "rb")
         st = os.fstat(handle.fileno())
         try:
@@ -237,16 +293,16 @@ class LocalArtifactRepository:
         )
 
     async def listdir(self, path: str | None) -> list[FileInfo]:
-        return await asyncio.to_thread(self._list, path)
+        return await _off_loop(self._list, path)
 
     async def delete(self, path: str | None) -> None:
-        await asyncio.to_thread(self._delete, path)
+        await _off_loop(self._delete, path)
 
     # Direct transfers do not exist for a local disk: the client falls back to PUT/GET on 501.
     # The path is still checked first, so an unsafe one is a 400 like everywhere else.
 
     async def _unsupported(self, path: str, message: str) -> NotImplementedFeature:
-        await asyncio.to_thread(self._target, validate_relative_path(path))
+        await _off_loop(self._target, validate_relative_path(path))
         return NotImplementedFeature(message)
 
     async def create_multipart(self, path: str, num_parts: int) -> MultipartUpload:

@@ -19,7 +19,16 @@ from urllib.parse import unquote
 
 from aiotrack.errors import InvalidParameter
 
-__all__ = ["INVALID_PATH", "confine", "join_key", "validate_relative_path"]
+__all__ = [
+    "INVALID_PATH",
+    "MAX_KEY_BYTES",
+    "MAX_PATH_BYTES",
+    "MAX_PATH_DEPTH",
+    "MAX_SEGMENT_BYTES",
+    "confine",
+    "join_key",
+    "validate_relative_path",
+]
 
 #: MLflow's message for every refused path.
 INVALID_PATH = "Invalid path"
@@ -28,6 +37,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: Decoding rounds before a path that keeps changing is refused (MLflow gives up after 10).
 _MAX_DECODE_ROUNDS = 10
+
+
+#: Longest artifact path and path segment, in UTF-8 bytes (Linux's PATH_MAX and NAME_MAX;
+#: object stores allow 1024-byte keys, which `join_key` checks).
+MAX_PATH_BYTES = 4096
+MAX_SEGMENT_BYTES = 255
+MAX_KEY_BYTES = 1024
+#: Deepest artifact path, in segments: far beyond any model layout, and shallow enough for
+#: recursive tools (``shutil.rmtree``, ``aiotrack gc``) to delete what is written.
+MAX_PATH_DEPTH = 256
+_TOO_LONG = (
+    f"Invalid path: artifact paths are limited to {MAX_PATH_BYTES} bytes and "
+    f"{MAX_PATH_DEPTH} segments, and each segment to {MAX_SEGMENT_BYTES} bytes (UTF-8)."
+)
 
 
 def _decode(path: str) -> str:
@@ -55,7 +78,17 @@ def validate_relative_path(path: str) -> str:
     backslashes, ``#`` and ``?``, NUL and other control characters, any ``scheme:`` URI
     (``file:``, ``s3:``, ...). The empty path is returned as is (the root).
     """
+    if len(path) > MAX_PATH_BYTES * 3:  # cheap bound before decoding (%xx triples a byte)
+        raise InvalidParameter(_TOO_LONG)
     decoded = _decode(path)
+    encoded = decoded.encode("utf-8", "surrogatepass")
+    segments = encoded.split(b"/")
+    if (
+        len(encoded) > MAX_PATH_BYTES
+        or len(segments) > MAX_PATH_DEPTH
+        or any(len(segment) > MAX_SEGMENT_BYTES for segment in segments)
+    ):
+        raise InvalidParameter(_TOO_LONG)
     if (
         "#" in decoded
         or "?" in decoded
@@ -91,4 +124,9 @@ def confine(root: Path, relative: str | None) -> Path:
 def join_key(prefix: str, relative: str | None) -> str:
     """An object-store key: ``prefix`` joined with the validated ``relative`` path (no ``/`` edge)."""
     rel = validate_relative_path(relative) if relative else ""
-    return "/".join(part for part in (prefix.strip("/"), rel) if part)
+    key = "/".join(part for part in (prefix.strip("/"), rel) if part)
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise InvalidParameter(
+            f"Invalid path: the object key '{key[:80]}...' is longer than {MAX_KEY_BYTES} bytes."
+        )
+    return key

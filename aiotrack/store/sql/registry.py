@@ -47,7 +47,11 @@ from aiotrack.store.sql.registry_loading import (
     load_models,
     load_versions,
 )
-from aiotrack.store.sql.registry_sources import parse_model_uri, validate_source
+from aiotrack.store.sql.registry_sources import (
+    PROMPT_SOURCE_PLACEHOLDERS,
+    parse_model_uri,
+    validate_source,
+)
 from aiotrack.store.sql.registry_validation import (
     canonical_stage,
     parse_version,
@@ -324,10 +328,19 @@ class SqlRegistryStore:
         validate_model_name(name)
         for tag in tags:
             validate_registry_tag(tag.key, tag.value, version_tag=True)
-        is_prompt = any(
-            t.key == "mlflow.prompt.is_prompt" and t.value.lower() == "true" for t in tags
-        )
-        if not is_prompt:
+        # MLflow's ``_is_prompt_request``: tags collapse by key, the last value wins.
+        is_prompt = {t.key: t.value for t in tags}.get(
+            rsearch.IS_PROMPT_TAG, "false"
+        ).lower() == "true"
+        if is_prompt:
+            # A prompt's text lives in its tags; its source is only ever a placeholder, so no
+            # prompt version can point the artifact routes at a file.
+            if source not in PROMPT_SOURCE_PLACEHOLDERS:
+                raise InvalidParameter(
+                    f"Invalid prompt source: '{source}'. Prompt sources must use an MLflow "
+                    "placeholder."
+                )
+        else:
             source, run_id, model_id = await self._resolve_lineage(source, run_id, model_id)
             await validate_source(
                 source,

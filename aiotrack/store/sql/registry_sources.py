@@ -24,7 +24,17 @@ from pathlib import PurePosixPath
 
 from aiotrack.errors import InvalidParameter, ResourceNotFound
 
-__all__ = ["ParsedModelUri", "is_local_uri", "parse_model_uri", "validate_source"]
+__all__ = [
+    "PROMPT_SOURCE_PLACEHOLDERS",
+    "ParsedModelUri",
+    "is_local_uri",
+    "parse_model_uri",
+    "validate_source",
+]
+
+#: The only sources a prompt version may have (MLflow's ``_PROMPT_SOURCE_PLACEHOLDERS``: the
+#: client's ``dummy-source`` and the store's ``prompt-template``).
+PROMPT_SOURCE_PLACEHOLDERS = frozenset({"dummy-source", "prompt-template"})
 
 _RELATIVE_MESSAGE = (
     "Invalid model version source: '{}'. If supplying a source as an http, https, local file "

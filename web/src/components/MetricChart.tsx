@@ -130,7 +130,9 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
   const [span, setSpan] = useState<[number, number] | null>(null);
   // Each run's first timestamp (ms) from the unzoomed data: the origin of "relative time".
   const origins = useRef(new Map<string, number>());
-  const [data, setData] = useState<Sampled | null>(null);
+  // The sampled data with the query it answers: a render waits for the answer to the current
+  // query, so an axis switch never draws (or reports) the previous axis's or zoom's points.
+  const [fetched, setFetched] = useState<{ query: string; s: Sampled } | null>(null);
   const [error, setError] = useState("");
   const [tick, setTick] = useState(0);
   const ids = runs.map((r) => r.id);
@@ -141,6 +143,9 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
     setSpan(null);
   };
   useEffect(zoomOut, [idsKey, metricKey, xAxis]);
+
+  const query = JSON.stringify([idsKey, metricKey, range, xAxis === "step" ? "step" : "time"]);
+  const data = fetched && fetched.query === query ? fetched.s : null;
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -160,7 +165,7 @@ export function MetricChart({ runs, metricKey, xAxis = "step", logY = false, smo
       .then((s) => {
         if (!range)
           for (const [id, r] of Object.entries(s.runs)) if (r.ts_min?.length) origins.current.set(id, r.ts_min[0]);
-        setData(s);
+        setFetched({ query, s });
         setError("");
       })
       .catch((e: unknown) => !isAbort(e) && setError(e instanceof Error ? e.message : String(e)));

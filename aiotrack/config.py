@@ -246,7 +246,8 @@ class Config:
     allowed_hosts: tuple[str, ...] | None = _option(
         None,
         "Comma-separated list of allowed Host headers to prevent DNS rebinding attacks "
-        "(default: localhost + private IPs). Supports wildcards such as '192.168.*'; '*' "
+        "(default: localhost + private IPs). Supports wildcards such as '192.168.*' and networks "
+        "such as '10.0.0.0/8' (both match IP literals only); '*' "
         "allows ALL hosts.",
         type=parse_csv,
         env="MLFLOW_SERVER_ALLOWED_HOSTS",
@@ -385,6 +386,14 @@ class Config:
         type=float,
         metavar="SECONDS",
     )
+    timeout_keep_alive: float = _option(
+        5.0,
+        "Seconds a connection may stay idle, or take to send a request's headers, before the "
+        "server closes it (uvicorn's --timeout-keep-alive, same default; gunicorn's keepalive "
+        "with --gunicorn-opts). Slow or stalled clients cannot hold connections open.",
+        type=float,
+        metavar="SECONDS",
+    )
 
     def __post_init__(self) -> None:
         """Normalise values (paths to str, case, blank optionals to None) and validate them."""
@@ -472,6 +481,12 @@ class Config:
                 "--shutdown-timeout must be between 0 and 3600 seconds, "
                 f"got {self.shutdown_timeout}",
                 field="shutdown_timeout",
+            )
+        if not 0 < self.timeout_keep_alive <= 3600:
+            raise ConfigError(
+                "--timeout-keep-alive must be more than 0 and at most 3600 seconds, "
+                f"got {self.timeout_keep_alive}",
+                field="timeout_keep_alive",
             )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(

@@ -151,6 +151,9 @@ async def serve(
         access_log=logging.getLogger("aiotrack.access"),
         access_log_format=ACCESS_LOG_FORMAT,
         shutdown_timeout=config.shutdown_timeout,
+        # Counted from the connection's start and from each answer: an idle connection, and
+        # one that trickles a request's headers (slowloris), is closed when it runs out.
+        keepalive_timeout=config.timeout_keep_alive,
         # 1 MiB socket reads: with aiohttp's 64 KiB default a streamed artifact upload spends
         # most of its time paused between small reads.
         read_bufsize=2**20,
@@ -386,6 +389,7 @@ def _run_gunicorn(config: Config, workers: int) -> None:
             worker = "GunicornUVLoopWebWorker" if on_uvloop else "GunicornWebWorker"
             self.cfg.set("worker_class", f"aiohttp.worker.{worker}")
             self.cfg.set("graceful_timeout", str(max(1, round(config.shutdown_timeout))))
+            self.cfg.set("keepalive", str(max(1, round(config.timeout_keep_alive))))
             self.cfg.set("proc_name", "aiotrack")
             parser = self.cfg.parser()
             try:

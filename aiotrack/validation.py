@@ -64,7 +64,10 @@ _BAD_CHARACTERS = (
 
 def invalid_value(path: str, value: Any, message: str | None = None) -> str:
     """MLflow's standard "Invalid value ... for parameter ..." text."""
-    formatted = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    try:
+        formatted = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (RecursionError, ValueError):  # JSON nested ~1000 deep, or a lone surrogate
+        formatted = f"<{type(value).__name__} that cannot be shown>"
     if message:
         return f"Invalid value {formatted} for parameter '{path}' supplied: {message}"
     return f"Invalid value {formatted} for parameter '{path}' supplied."
@@ -275,10 +278,14 @@ def checked_batch(
 
 
 def parse_experiment_id(experiment_id: str | int | None) -> int:
-    """Experiment ids are integers on the SQL store; anything else is a 400."""
+    """Experiment ids are int64 integers on the SQL store; anything else is a 400 (a 30-digit
+    id would otherwise overflow in the database driver)."""
     try:
-        return int(experiment_id)  # type: ignore[arg-type]
+        value = int(experiment_id)  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        value = None
+    if value is None or not -(2**63) <= value < 2**63:
         raise InvalidParameter(
             f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
         ) from None
+    return value

@@ -53,6 +53,7 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("log_level", "info"),
     ("max_request_size", 64 * 1024 * 1024),
     ("shutdown_timeout", 10.0),
+    ("timeout_keep_alive", 5.0),
 ]
 
 
@@ -120,6 +121,7 @@ def test_effective_registry_store_uri(kwargs: dict[str, Any], expected: str) -> 
         ({"waitress_opts": "--threads 4"}, "waitress_opts", "does not run under waitress"),
         ({"max_request_size": 10}, "max_request_size", "at least 1024 bytes"),
         ({"shutdown_timeout": -1}, "shutdown_timeout", "between 0 and 3600"),
+        ({"timeout_keep_alive": 0}, "timeout_keep_alive", "more than 0"),
         ({"backend_store_uri": ""}, "backend_store_uri", "--backend-store-uri"),
     ],
 )  # fmt: skip

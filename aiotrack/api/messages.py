@@ -35,6 +35,8 @@ from aiotrack.errors import InvalidParameter
 from aiotrack.validation import invalid_value, missing_value
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "Message",
     "boolean",
     "double",
@@ -48,6 +50,7 @@ __all__ = [
     "string",
 ]
 
+_TOO_DEEP = "Request body is nested too deeply (no request nests more than a few levels)."
 Kind = Literal["string", "int64", "double", "bool", "enum", "message"]
 _HINT = " See the API docs for more information about request parameters."
 M = TypeVar("M", bound="Message")
@@ -137,6 +140,11 @@ class _TypeError(Exception):
 
 
 _INT_RE = re.compile(r"^-?\d+$")
+#: The int64 range: protobuf refuses anything outside it, and every database column is 64-bit.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -150,12 +158,18 @@ def _convert(spec: _Spec, value: Any) -> Any:
         if isinstance(value, bool):
             raise _TypeError
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and _INT_RE.match(value.strip()):
-            return int(value)
-        raise _TypeError
+            integer = value
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63:
+            # orjson reads integers beyond 64 bits as floats: -2**63 - 1 arrives as -2.0**63,
+            # which must not pass as the in-range -2**63.
+            integer = int(value)
+        elif isinstance(value, str) and len(value) <= 40 and _INT_RE.match(value.strip()):
+            integer = int(value)
+        else:
+            raise _TypeError
+        if not INT64_MIN <= integer <= INT64_MAX:
+            raise _TypeError  # out of range: a 400 here, not an overflow in the database
+        return integer
     if kind == "double":
         # A JSON boolean is taken as 1.0/0.0, as MLflow's parser does.
         if isinstance(value, int | float):
@@ -243,7 +257,9 @@ class Message:
             kind = spec.kind
             if not spec.repeated:
                 vtype = type(value)
-                if (kind == "string" and vtype is str) or (kind == "int64" and vtype is int):
+                if (kind == "string" and vtype is str) or (
+                    kind == "int64" and vtype is int and INT64_MIN <= value <= INT64_MAX
+                ):
                     values[name] = value
                     continue
                 if kind == "double" and (vtype is float or vtype is int):
@@ -325,7 +341,7 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        data = _loads_nonfinite(body)
+        data = _loads_lenient(body)
     if isinstance(data, str):
         try:
             data = orjson.loads(data)
@@ -340,11 +356,32 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _loads_nonfinite(body: bytes) -> Any:
-    """Fallback for bodies with bare ``NaN``/``Infinity`` literals, which Python clients send."""
+def _loads_lenient(body: bytes) -> Any:
+    """Fallback for what orjson refuses: bare ``NaN``/``Infinity`` literals, which Python clients
+    send, are accepted; other invalid JSON is ``None`` (MLflow's ``silent=True``).
+
+    orjson also refuses (so only this path can let them through) nesting deeper than 1024 and
+    ``\\ud800``-style lone surrogate escapes: Python's parser accepts the latter and would hand
+    the store a string no database driver can encode, and recurses on the former. Both are a 400
+    here, in the parse step, before anything reaches a store.
+    """
     import json
 
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+    except RecursionError:
+        raise InvalidParameter(_TOO_DEEP) from None
+    try:
+        orjson.dumps(data)  # the cheapest complete check for lone surrogates and depth
+    except orjson.JSONEncodeError as exc:
+        if "surrogates" in str(exc):
+            raise InvalidParameter(
+                "Request body holds a string that is not valid Unicode (a lone surrogate "
+                "escape such as \\ud800)."
+            ) from None
+        if "Recursion" in str(exc):
+            raise InvalidParameter(_TOO_DEEP) from None
+        # Anything else (an integer beyond 64 bits) is left to the field checks.
+    return data

@@ -11,6 +11,8 @@ from aiohttp import web
 from aiotrack.api.codec import json_response, page_json, run_info_json, run_json
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
+    INT64_MAX,
+    INT64_MIN,
     Message,
     double,
     enum,
@@ -251,6 +253,8 @@ def _plain_metrics(items: list[Any]) -> list[Metric] | None:
         step = m.get("step", 0)
         if type(key) is not str or not key or type(timestamp) is not int or type(step) is not int:
             return None
+        if not (INT64_MIN <= timestamp <= INT64_MAX and INT64_MIN <= step <= INT64_MAX):
+            return None  # the generic parser answers MLflow's range error
         if type(value) is not float:
             if type(value) is not int:
                 return None

@@ -3,8 +3,14 @@
 A browser tricked into resolving ``evil.example`` to the server's address still sends
 ``Host: evil.example``; answering only known host names defeats that. The default list is
 MLflow's: ``localhost``, ``127.0.0.1``, ``[::1]`` and ``0.0.0.0`` with or without a port, and the
-private ranges ``10.*``, ``192.168.*``, ``172.16.*``-``172.31.*``, ``fc00:*``, ``fd00:*``.
-``--allowed-hosts`` replaces the list (fnmatch wildcards; ``*`` allows every host). ``/health``
+private ranges ``10.0.0.0/8``, ``172.16.0.0/12``, ``192.168.0.0/16`` and ``fc00::/7``.
+``--allowed-hosts`` replaces the list (fnmatch wildcards; ``*`` allows every host; a CIDR network
+such as ``10.0.0.0/8`` allows the IP literals in it).
+
+Unlike MLflow, an address pattern (a network, or a wildcard such as ``10.*`` or ``[fd00:*``)
+matches only a ``Host`` that is an IP literal (see ``host_header.parse_host``): MLflow's
+``fnmatch("10.0.0.1.evil.example", "10.*")`` lets any DNS name that starts like a private
+address through, which is exactly what a DNS-rebinding attacker registers. ``/health``
 and ``/version`` (under ``--static-prefix`` when one is set) are exempt so that probes that
 address the server by a pod IP or service name keep working.
 
@@ -16,11 +22,15 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import ipaddress
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from aiotrack.middleware.host_header import parse_host
 
 __all__ = [
     "INVALID_HOST_MESSAGE",
@@ -44,30 +54,50 @@ def default_allowed_hosts() -> tuple[str, ...]:
         (h.replace("[", "[[]", 1) if h.startswith("[") else h) + ":*"
         for h in _LOCALHOST
     )
-    private = (
-        "192.168.*",
-        "10.*",
-        *(f"172.{i}.*" for i in range(16, 32)),
-        "fc00:*",
-        "fd00:*",
-    )
+    # MLflow's "10.*", "172.16.*".."172.31.*", "192.168.*", "fc00:*", "fd00:*" as networks.
+    private = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
     return _LOCALHOST + with_port + private
+
+
+#: A wildcard pattern that starts like an IP literal: "10.*", "192.168.1.*", "fd00:*", "[fd00:*",
+#: "[[]::1]:*" (fnmatch's escaped bracket). These match IP literals only.
+_ADDRESS_PATTERN = re.compile(r"^(\d+\.)+|^\d+\*|^\[|^[0-9a-fA-F]{1,4}:")
+
+
+def _network(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if "/" not in pattern:
+        return None
+    try:
+        return ipaddress.ip_network(pattern, strict=False)
+    except ValueError:
+        return None
 
 
 def host_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     """A predicate telling whether a ``Host`` header value matches one of ``patterns``.
 
-    Patterns with ``*`` are fnmatch patterns (case-sensitive, as in MLflow), the others must
-    match exactly; an empty host never matches. Results are cached (bounded).
+    Patterns with ``*`` are fnmatch patterns (case-sensitive, as in MLflow), CIDR networks match
+    the IP literals they contain (with any port), the others must match exactly; an address
+    pattern matches IP literals only (see the module docstring). An empty or malformed host
+    never matches. Results are cached (bounded).
     """
-    exact = frozenset(p for p in patterns if "*" not in p)
-    wild = tuple(p for p in patterns if "*" in p)
+    networks = tuple(n for n in map(_network, patterns) if n is not None)
+    exact = frozenset(p for p in patterns if "*" not in p and _network(p) is None)
+    wild = tuple(p for p in patterns if "*" in p and not _ADDRESS_PATTERN.match(p))
+    address_wild = tuple(p for p in patterns if "*" in p and _ADDRESS_PATTERN.match(p))
 
     @functools.lru_cache(maxsize=1024)
     def allowed(host: str) -> bool:
-        if not host:
+        parsed = parse_host(host)
+        if parsed is None:
             return False
-        return host in exact or any(fnmatch.fnmatchcase(host, p) for p in wild)
+        if host in exact or any(fnmatch.fnmatchcase(host, p) for p in wild):
+            return True
+        if parsed.ip is None:
+            return False
+        return any(fnmatch.fnmatchcase(host, p) for p in address_wild) or any(
+            parsed.ip in n for n in networks
+        )
 
     return allowed
 

@@ -12,7 +12,11 @@ import json
 
 from aiotrack.errors import InvalidParameter
 
-__all__ = ["decode_offset", "encode_offset"]
+__all__ = ["MAX_OFFSET", "decode_offset", "encode_offset"]
+
+#: The largest offset a token may carry: far beyond any table, and small enough that
+#: ``offset + max_results`` never overflows a 64-bit OFFSET/LIMIT in any database.
+MAX_OFFSET = 2**62
 
 
 def encode_offset(offset: int) -> str:
@@ -38,6 +42,6 @@ def decode_offset(token: str | None) -> int:
         value = int(offset)
     except (TypeError, ValueError):
         raise InvalidParameter(f"Invalid page token, parsed value={parsed}") from None
-    if value < 0:
+    if not 0 <= value <= MAX_OFFSET:
         raise InvalidParameter(f"Invalid page token, parsed value={parsed}")
     return value

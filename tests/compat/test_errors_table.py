@@ -58,6 +58,7 @@ and metric history of an unknown run (``{}``, not 404). All of these hold in 3.1
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -344,6 +345,13 @@ _UNIQUE = uuid.uuid4().hex[:8]  # names created by accepted rows; the DB is fres
 WS_NAME = " \t "  # whitespace only: MLflow does not strip experiment names
 
 
+INT64 = "an integer beyond int64 is a client error, refused before the database (MLflow: 500/200)"
+
+
+def _offset_token(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
 def _search(ctx: Ctx, **kw: Any) -> dict[str, Any]:
     return {"experiment_ids": [ctx.exp_id], **kw}
 
@@ -516,6 +524,34 @@ ROWS: list[Row] = [
     Row("token-json-list", "POST", "runs/search", E(500, "INTERNAL_ERROR"),
         json=lambda c: _search(c, page_token="WzFd"),  # [1]
         aiotrack=(E(400, IPV),), why="a malformed token is a client error (MLflow: 500)"),
+    Row("token-offset-2^63", "POST", "runs/search", E(500, "INTERNAL_ERROR"),
+        json=lambda c: _search(c, page_token=_offset_token(2**63)),
+        aiotrack=(E(400, IPV),), why=INT64),
+    Row("exp-token-offset-2^63-1", "POST", "experiments/search", E(200),
+        json={"max_results": 5, "page_token": _offset_token(2**63 - 1)},
+        aiotrack=(E(400, IPV),), why=INT64),
+    # --- int64 ranges and malformed JSON text ----------------------------------------------------
+    Row("history-max-results-2^63", "GET", "metrics/get-history", E(200),
+        params=lambda c: {"run_id": c.run_id, "metric_key": "m", "max_results": str(2**63)},
+        aiotrack=(E(400, IPV),), why=INT64),
+    Row("batch-step-2^63", "POST", "runs/log-batch", E(200),
+        json=lambda c: {"run_id": c.run_id, "metrics": [_metric("big", 1.0, 1000, 2**63)]},
+        aiotrack=(E(400, IPV),), why=INT64),
+    Row("batch-timestamp-2^63", "POST", "runs/log-batch", E(200),
+        json=lambda c: {"run_id": c.run_id, "metrics": [_metric("big", 1.0, 2**63)]},
+        aiotrack=(E(400, IPV),), why=INT64),
+    Row("runs-create-30-digit-experiment", "POST", "runs/create", E(500, "INTERNAL_ERROR"),
+        json={"experiment_id": "1" * 30}, aiotrack=(E(400, IPV),), why=INT64),
+    Row("lone-surrogate-experiment-name", "POST", "experiments/create", E(400, IPV),
+        data=b'{"name": "a\\ud800"}', headers=JSON_CT),
+    Row("lone-surrogate-param-value", "POST", "runs/log-parameter", E(200),
+        data=lambda c: b'{"run_id": "%s", "key": "sur", "value": "\\ud800"}' % c.run_id.encode(),
+        headers=JSON_CT, aiotrack=(E(400, IPV),),
+        why="MLflow silently drops the lone surrogate (protobuf); no database can store it"),
+    Row("json-nested-1000-deep", "POST", "runs/log-parameter", E(500, json_body=False),
+        data=lambda c: b'{"run_id": "%s", "key": "d", "value": %s}'
+        % (c.run_id.encode(), b"[" * 1000 + b"]" * 1000),
+        headers=JSON_CT, aiotrack=(E(400, IPV),), why="nesting is a client error (MLflow: HTML 500)"),
     Row("token-foreign", "POST", "runs/search", E(200), setup=("token",),
         json=lambda c: _search(c, page_token=c.token),
         aiotrack=(E(200), E(400, IPV)),

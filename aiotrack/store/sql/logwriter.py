@@ -259,7 +259,14 @@ class LogWriter:
 
     async def _write_group(self, group: list[LogOp]) -> None:
         # The whole group is one synchronous transaction: one thread hop on SQLite.
-        await self.db.run_write(lambda conn: self._apply(conn, group))
+        while True:
+            try:
+                await self.db.run_write(lambda conn: self._apply(conn, group))
+            except _ParamRaceLost:
+                # Rolled back; the ops that lost carry their error. Write the rest again (each
+                # round drops at least one op, so this ends).
+                continue
+            return
 
     def _apply(self, conn: Connection, group: list[LogOp]) -> None:
         _check_runs(conn, group)
@@ -268,6 +275,8 @@ class LogWriter:
         live = [op for op in live if op.error is None]
         if live:
             self._write(conn, live)
+            if _lost_param_races(conn, live):
+                raise _ParamRaceLost
 
     def _sqlite_json_rows(self, conn: Connection) -> bool:
         if self._json_rows is None:
@@ -285,7 +294,14 @@ class LogWriter:
             for op in group
             for p in op.params
         ]
+        # PostgreSQL/MySQL: one row order for every writer (other processes included), so two
+        # transactions that write the same keys wait on each other in turn, never in a cycle.
+        # SQLite keeps the logged order: it has one writer, and it lists rows in rowid order
+        # as MLflow's SQLite store does.
+        ordered = dialect != "sqlite"
         if params:
+            if ordered:
+                params.sort(key=_PARAM_ORDER)
             conn.execute(insert_ignore(dialect, SqlParam.__table__), params)
         metric_rows = [row for op in group for row in op.metric_rows]
         latest: dict[tuple[str, str], tuple[str, float, int, int, bool, str]] = {}
@@ -302,8 +318,11 @@ class LogWriter:
                 conn.exec_driver_sql(
                     metric_insert_sql(dialect), rows_as_columns(dialect, metric_rows)
                 )
+            latest_rows = list(latest.values())
+            if ordered:
+                latest_rows.sort(key=_LATEST_ORDER)
             conn.exec_driver_sql(
-                latest_metric_upsert_sql(dialect), rows_as_columns(dialect, list(latest.values()))
+                latest_metric_upsert_sql(dialect), rows_as_columns(dialect, latest_rows)
             )
         tags: dict[tuple[str, str], str] = {}
         for op in group:
@@ -312,7 +331,10 @@ class LogWriter:
         if tags:
             conn.execute(
                 upsert(dialect, SqlTag.__table__, ["key", "run_uuid"], ["value"]),
-                [{"key": k, "value": v, "run_uuid": r} for (r, k), v in tags.items()],
+                [
+                    {"key": k, "value": v, "run_uuid": r}
+                    for (r, k), v in (sorted(tags.items()) if ordered else tags.items())
+                ],
             )
             for (tagged_run, key), name in tags.items():
                 if key == RUN_NAME_TAG:
@@ -358,13 +380,10 @@ def logged_params_query(run_ids: Sequence[str], keys: Sequence[str]) -> Select[s
     )
 
 
-def _check_params(conn: Connection, group: list[LogOp]) -> None:
-    """Params are immutable: a different value for a logged key fails its whole op."""
-    with_params = [op for op in group if op.params]
-    if not with_params:
-        return
+def _logged_params(conn: Connection, ops: list[LogOp]) -> dict[tuple[str, str], str]:
+    """``(run_id, key) -> value`` of the params already stored under the keys of ``ops``."""
     keys_by_run: dict[str, set[str]] = {}
-    for op in with_params:
+    for op in ops:
         keys_by_run.setdefault(op.run_id, set()).update(p.key for p in op.params)
     existing: dict[tuple[str, str], str] = {}
     run_ids = list(keys_by_run)
@@ -374,6 +393,51 @@ def _check_params(conn: Connection, group: list[LogOp]) -> None:
         for j in range(0, len(keys), 500):
             rows = conn.execute(logged_params_query(runs, keys[j : j + 500]))
             existing.update({(r.run_uuid, r.key): r.value for r in rows})
+    return existing
+
+
+def _lost_param_races(conn: Connection, group: list[LogOp]) -> bool:
+    """After the group's insert, in its transaction: did another writer's param win a key?
+
+    The insert skips a key that exists (``ON CONFLICT DO NOTHING``), and a concurrent
+    transaction (another group, another worker process, another server) can commit that key
+    between :func:`_check_params` and the insert, which then waits for it and skips ours. Read
+    back (READ COMMITTED: the statement sees that commit) and fail each op whose value was not
+    the one stored, with the error it would have had a moment later. True if any op failed.
+    """
+    with_params = [op for op in group if op.params]
+    if not with_params:
+        return False
+    stored = _logged_params(conn, with_params)
+    lost = False
+    for op in with_params:
+        conflicts = [
+            (p, stored[(op.run_id, p.key)])
+            for p in op.params
+            if stored.get((op.run_id, p.key), p.value) != p.value
+        ]
+        if conflicts:
+            op.error = _param_conflict(op, conflicts)
+            lost = True
+    return lost
+
+
+class _ParamRaceLost(Exception):
+    """Rolls back a group in which an op lost a param race (see :func:`_lost_param_races`)."""
+
+
+#: ``params`` rows, and ``latest_metrics`` rows, in ``(run_uuid, key)`` order: the lock order
+#: of every writer on PostgreSQL and MySQL.
+_PARAM_ORDER = itemgetter("run_uuid", "key")
+_LATEST_ORDER = itemgetter(5, 0)
+
+
+def _check_params(conn: Connection, group: list[LogOp]) -> None:
+    """Params are immutable: a different value for a logged key fails its whole op."""
+    with_params = [op for op in group if op.params]
+    if not with_params:
+        return
+    existing = _logged_params(conn, with_params)
     for op in with_params:
         conflicts = [
             (p, existing[(op.run_id, p.key)])

@@ -199,15 +199,17 @@ class SqlTrackingStore:
                 )
         return str(experiment_id)
 
-    async def _experiment_row(self, conn: AsyncConnection, experiment_id: str) -> Any:
+    async def _experiment_row(
+        self, conn: AsyncConnection, experiment_id: str, *, lock: bool = False
+    ) -> Any:
+        """The experiment's row; ``lock`` takes its row lock until the transaction ends."""
         exp_id = parse_experiment_id(experiment_id)
         if exp_id not in self._id_range:  # cannot exist: out of the column's range
             raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
-        row = (
-            await conn.execute(
-                select(*EXPERIMENT_COLUMNS).where(SqlExperiment.experiment_id == exp_id)
-            )
-        ).first()
+        stmt = select(*EXPERIMENT_COLUMNS).where(SqlExperiment.experiment_id == exp_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).first()
         if row is None:
             raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
         return row
@@ -243,7 +245,10 @@ class SqlTrackingStore:
     ) -> None:
         now = _now_ms()
         async with self.db.write() as conn:
-            row = await self._experiment_row(conn, experiment_id)
+            # FOR UPDATE, against create_run's FOR SHARE: a run created concurrently either
+            # commits first (and the UPDATE of runs below, a new snapshot, includes it) or
+            # waits and then sees the new stage. SQLite's writes are serialised anyway.
+            row = await self._experiment_row(conn, experiment_id, lock=True)
             if row.lifecycle_stage != expected:
                 raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")
             await conn.execute(
@@ -365,10 +370,13 @@ class SqlTrackingStore:
 
         def insert_run(conn: Connection) -> tuple[int, str]:
             # Synchronous: one hop to the SQLite writer thread (see Database.run_write).
+            # FOR SHARE until commit: delete/restore_experiment (FOR UPDATE) cannot change the
+            # stage between this check and the insert, so no run stays active in a deleted
+            # experiment; concurrent create_runs do not block each other.
             exp = conn.execute(
-                select(SqlExperiment.lifecycle_stage, SqlExperiment.artifact_location).where(
-                    SqlExperiment.experiment_id == exp_id
-                )
+                select(SqlExperiment.lifecycle_stage, SqlExperiment.artifact_location)
+                .where(SqlExperiment.experiment_id == exp_id)
+                .with_for_update(read=True)
             ).first()
             if exp is None or exp_id not in self._id_range:
                 raise ResourceNotFound(f"No Experiment with id={experiment_id} exists")

@@ -15,7 +15,6 @@ Three shapes MLflow's REST API has no efficient answer for:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,7 +310,14 @@ class UiQueries:
                 return SampledHistory(key, None, None, 1, {})
             lo = min(a for a, _ in spans.values())
             hi = max(b for _, b in spans.values())
-            width = max(1, math.ceil((hi - lo + 1) / (points // 2)))
+            width = max(1, -(-(hi - lo + 1) // (points // 2)))  # exact: no float rounding
+            if hi - lo >= _INT64_LIMIT or hi + width >= _INT64_LIMIT:
+                # The bucket arithmetic (``step - lo``, ``lo + (i + 1) * width``) runs in the
+                # database's 64-bit integers: refuse what would overflow there.
+                raise InvalidParameter(
+                    f"Steps {lo}..{hi} of metric {key!r} span too wide a range to sample; "
+                    "narrow it with start_step/end_step."
+                )
             runs: dict[str, SampledSeries] = {}
             if self.db.is_sqlite and width >= _SEEK_MIN_WIDTH:
                 for run_id, span in spans.items():
@@ -325,6 +331,10 @@ class UiQueries:
                     conn, list(spans), key, lo, hi, width, in_range, with_times
                 )
         return SampledHistory(key, lo, hi, width, runs)
+
+
+#: 2**63: the first integer a 64-bit column cannot hold.
+_INT64_LIMIT = 2**63
 
 
 def _has_parent_in(exp_ids: list[int], stages: list[str]) -> Any:

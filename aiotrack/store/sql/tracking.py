@@ -31,6 +31,7 @@ from aiotrack.search import (
     parse_run_filter,
     parse_run_order_by,
 )
+from aiotrack.search.limits import check_experiment_ids
 from aiotrack.store.entities import (
     DatasetInput,
     DatasetSummary,
@@ -559,6 +560,7 @@ class SqlTrackingStore:
         filters = search.run_filter_clauses(parse_run_filter(filter_string))
         orders = parse_run_order_by(order_by)
         offset = decode_offset(page_token)
+        check_experiment_ids(experiment_ids)
         exp_ids = [i for i in map(parse_experiment_id, experiment_ids) if i in self._id_range]
         if not exp_ids:
             return Page([])
@@ -567,7 +569,7 @@ class SqlTrackingStore:
         stmt = select(SqlRun.run_uuid) if by_id else select(*RUN_COLUMNS)
         stmt, terms = search.run_order_clauses(stmt, orders)
         stmt = stmt.where(
-            SqlRun.experiment_id.in_(exp_ids),
+            search.ids_in(SqlRun.experiment_id, exp_ids),
             SqlRun.lifecycle_stage.in_([s.value for s in view_type.stages()]),
             *filters,
         ).order_by(*terms)

@@ -66,7 +66,9 @@ def create_app(config: Config) -> web.Application:
 
 async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(to_async_url(config.backend_store_uri))
+    db = Database(
+        to_async_url(config.backend_store_uri), statement_timeout=config.db_statement_timeout
+    )
     try:
         await ensure_schema(db.engine, uri=config.backend_store_uri)
         store = SqlTrackingStore(
@@ -102,7 +104,7 @@ async def _registry_store(app: web.Application) -> AsyncIterator[None]:
     own_db = None
     db = tracking.db
     if uri != config.backend_store_uri:
-        own_db = db = Database(to_async_url(uri))
+        own_db = db = Database(to_async_url(uri), statement_timeout=config.db_statement_timeout)
         try:
             await ensure_schema(db.engine, uri=uri)
         except BaseException:

@@ -394,6 +394,13 @@ class Config:
         type=float,
         metavar="SECONDS",
     )
+    db_statement_timeout: float = _option(
+        30.0,
+        "Seconds a read statement (a search, a page of runs) may run in the database before it "
+        "is stopped and the request answered 400 as too expensive; 0 = no limit.",
+        type=float,
+        metavar="SECONDS",
+    )
 
     def __post_init__(self) -> None:
         """Normalise values (paths to str, case, blank optionals to None) and validate them."""
@@ -487,6 +494,12 @@ class Config:
                 "--timeout-keep-alive must be more than 0 and at most 3600 seconds, "
                 f"got {self.timeout_keep_alive}",
                 field="timeout_keep_alive",
+            )
+        if not 0 <= self.db_statement_timeout <= 86400:
+            raise ConfigError(
+                "--db-statement-timeout must be between 0 (no limit) and 86400 seconds, "
+                f"got {self.db_statement_timeout}",
+                field="db_statement_timeout",
             )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(

@@ -7,6 +7,7 @@ connections; the same code drives aiotrack and ``mlflow server``, so ratios are 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import statistics
 import tempfile
@@ -373,6 +374,95 @@ async def artifact(target: Target, size_mib: int) -> Figures:
     return figures
 
 
+def _hostile_requests() -> list[tuple[str, str, dict[str, Any]]]:
+    """The ten hostile searches of issue 23 (method, path, JSON body): each was a 5xx, a
+    crash, a frozen event loop or a runaway database statement before."""
+    clauses = lambda n, t: " AND ".join(t.format(i=i) for i in range(n))  # noqa: E731
+    return [
+        ("POST", "/runs/search", {"experiment_ids": ["0"],
+                                  "filter": clauses(100_000, "params.p{i} = 'a'")[:2_000_000]}),
+        ("POST", "/runs/search", {"experiment_ids": ["0"],
+                                  "filter": clauses(100, "params.p{i} = 'a'") + " AND "
+                                  + clauses(100, "metrics.m{i} >= 0")}),
+        ("POST", "/runs/search", {"experiment_ids": ["0"],
+                                  "filter": clauses(1500, "metrics.m{i} > 0")}),
+        ("POST", "/runs/search", {"experiment_ids": ["0"],
+                                  "order_by": [f"params.p{i}" for i in range(63)]}),
+        ("POST", "/runs/search", {"experiment_ids": [str(i) for i in range(40_000)]}),
+        ("POST", "/runs/search", {"experiment_ids": ["0"], "filter": "attributes.run_id IN ("
+                                  + ",".join(f"'{i}'" for i in range(20_000)) + ")"}),
+        ("POST", "/experiments/search", {"max_results": 10,
+                                         "filter": "name = '" + "x" * 2_000_000 + "'"}),
+        ("POST", "/experiments/search", {"max_results": 10,
+                                         "filter": clauses(1000, "tags.t{i} = 'a'")}),
+        ("POST", "/logged-models/search", {"experiment_ids": [str(i) for i in range(40_000)],
+                                           "filter": clauses(300, "params.p{i} = 'a'")}),
+        ("POST", "/runs/search", {"experiment_ids": ["0"],
+                                  "filter": clauses(999, "params.p{i} = 'a'")}),
+    ]  # fmt: skip
+
+
+async def hostile(url: str, duration: float, n_runs: int) -> Figures:
+    """``/health`` p99 (every 20 ms) and a normal search's p50 (100 of ``n_runs`` runs, back to
+    back) for ``duration`` s while ten clients each repeat one hostile search; then the share of
+    hostile answers that were a 5xx or a dropped connection."""
+    c = Client(url, 32)
+    try:
+        exp = await _experiment(c)
+        await _seed_runs(c, exp, n_runs)
+        health: list[float] = []
+        searches: list[float] = []
+        answers: list[int] = []
+        stop_at = time.perf_counter() + duration
+
+        async def attacker(method: str, path: str, body: dict[str, Any]) -> None:
+            data = orjson.dumps(body)
+            while time.perf_counter() < stop_at:
+                try:
+                    async with c.session.request(
+                        method, url + API + path, data=data, headers=_JSON,
+                        timeout=aiohttp.ClientTimeout(total=max(1.0, stop_at - time.perf_counter())),
+                    ) as resp:  # fmt: skip
+                        await resp.read()
+                        answers.append(resp.status)
+                except (TimeoutError, aiohttp.ClientError):
+                    if time.perf_counter() < stop_at:
+                        answers.append(599)
+
+        async def prober() -> None:
+            while time.perf_counter() < stop_at:
+                t = time.perf_counter()
+                async with c.session.get(url + "/health") as resp:
+                    await resp.read()
+                health.append(time.perf_counter() - t)
+                await asyncio.sleep(0.02)
+
+        async def searcher() -> None:
+            while time.perf_counter() < stop_at:
+                t = time.perf_counter()
+                status, body = await c.post(
+                    "/runs/search",
+                    {"experiment_ids": [exp], "max_results": 100,
+                     "filter": "metrics.m0 > 0.5 and params.p1 != '3'"},
+                )  # fmt: skip
+                assert status == 200, body[:300]
+                searches.append(time.perf_counter() - t)
+
+        attackers = [attacker(*r) for r in _hostile_requests()]
+        await asyncio.sleep(0.5)  # the attack is under way before the first probe
+        await asyncio.gather(*attackers, prober(), searcher())
+    finally:
+        await c.close()
+    bad = sum(1 for s in answers if s >= 500)
+    return {
+        "/health p99 ms": pct(health, 0.99) * 1000,
+        "/health max ms": max(health, default=math.nan) * 1000,
+        "search p50 ms": statistics.median(searches) * 1000 if searches else math.nan,
+        "hostile answers": float(len(answers)),
+        "hostile 5xx errors": float(bad),
+    }
+
+
 Scenario = Callable[[Target], Coroutine[Any, Any, Figures]]
 
 
@@ -392,6 +482,7 @@ def _scenarios(quick: bool) -> dict[str, Scenario]:
         "history 100k points": lambda t: history(t.url, 100_000),
         "history 1M points": lambda t: history(t.url, 200_000 if quick else 1_000_000),
         f"artifact {mib} MiB": lambda t: artifact(t, mib),
+        "hostile": lambda t: hostile(t.url, d * 2, 200 if quick else 1000),
     }
 
 

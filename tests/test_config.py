@@ -54,6 +54,7 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("max_request_size", 64 * 1024 * 1024),
     ("shutdown_timeout", 10.0),
     ("timeout_keep_alive", 5.0),
+    ("db_statement_timeout", 30.0),
 ]
 
 
@@ -120,6 +121,7 @@ def test_effective_registry_store_uri(kwargs: dict[str, Any], expected: str) -> 
         ({"uvicorn_opts": "--reload"}, "uvicorn_opts", "does not run under uvicorn"),
         ({"waitress_opts": "--threads 4"}, "waitress_opts", "does not run under waitress"),
         ({"max_request_size": 10}, "max_request_size", "at least 1024 bytes"),
+        ({"db_statement_timeout": -1}, "db_statement_timeout", "between 0 (no limit) and 86400"),
         ({"shutdown_timeout": -1}, "shutdown_timeout", "between 0 and 3600"),
         ({"timeout_keep_alive": 0}, "timeout_keep_alive", "more than 0"),
         ({"backend_store_uri": ""}, "backend_store_uri", "--backend-store-uri"),

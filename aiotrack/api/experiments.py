@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aiotrack.api.codec import experiment_json, json_response, page_json
+from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.messages import (
     Message,
     enum,
@@ -131,6 +132,7 @@ async def update_experiment(request: web.Request) -> web.Response:
 
 @routes.post("/mlflow/experiments/search")
 @routes.get("/mlflow/experiments/search")
+@cancel_on_disconnect
 async def search_experiments(request: web.Request) -> web.Response:
     msg = await SearchExperiments.from_request(request)
     page = await request.app[TRACKING_STORE].search_experiments(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aiotrack.api.codec import dataset_summary_json, json_response
+from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     Message,
@@ -103,6 +104,7 @@ async def log_outputs(request: web.Request) -> web.Response:
     return json_response({})
 
 
+@cancel_on_disconnect
 async def search_datasets(request: web.Request) -> web.Response:
     """UI-only ``POST /ajax-api/2.0/mlflow/experiments/search-datasets``."""
     msg = SearchDatasets.from_json(await read_json_body(request))

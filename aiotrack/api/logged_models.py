@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aiotrack.api.codec import json_response, page_json
+from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     Message,
@@ -109,6 +110,7 @@ async def create_logged_model(request: web.Request) -> web.Response:
 
 
 @routes.post("/mlflow/logged-models/search")
+@cancel_on_disconnect
 async def search_logged_models(request: web.Request) -> web.Response:
     msg = await SearchLoggedModels.from_request(request)
     page = await request.app[LOGGED_MODEL_STORE].search_logged_models(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aiotrack.api.codec import json_response, page_json
+from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     Message,
@@ -191,6 +192,7 @@ async def delete_registered_model(request: web.Request) -> web.Response:
 
 
 @routes.get("/mlflow/registered-models/search")
+@cancel_on_disconnect
 async def search_registered_models(request: web.Request) -> web.Response:
     msg = await Search.from_request(request)
     page = await request.app[REGISTRY_STORE].search_registered_models(
@@ -306,6 +308,7 @@ async def get_model_version_download_uri(request: web.Request) -> web.Response:
 
 
 @routes.get("/mlflow/model-versions/search")
+@cancel_on_disconnect
 async def search_model_versions(request: web.Request) -> web.Response:
     msg = await Search.from_request(request)
     page = await request.app[REGISTRY_STORE].search_model_versions(

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from aiotrack.api.codec import json_response, page_json, run_info_json, run_json
+from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.experiments import KeyValue
 from aiotrack.api.messages import (
     INT64_MAX,
@@ -212,6 +213,7 @@ async def delete_tag(request: web.Request) -> web.Response:
 
 
 @routes.post("/mlflow/runs/search")
+@cancel_on_disconnect
 async def search_runs(request: web.Request) -> web.Response:
     msg = await SearchRuns.from_request(request)
     if msg.max_results > MAX_SEARCH_RESULTS:

@@ -42,6 +42,14 @@ from aiotrack.search.grammar import (
     FieldSpec,
     Grammar,
 )
+from aiotrack.search.limits import (
+    MAX_FILTER_CLAUSES,
+    MAX_IN_VALUES,
+    check_filter_length,
+    check_order_by_count,
+    too_many_clauses,
+    too_many_in_values,
+)
 
 __all__ = [
     "parse_experiment_filter",
@@ -104,6 +112,7 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.list_items = 0  # values read in lists so far, bounded by MAX_IN_VALUES
 
     def at_end(self) -> bool:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -228,9 +237,11 @@ class _Scanner:
         while (c := self.peek()) != ")":
             if expect_item and c in ("'", '"'):
                 items.append(self._quoted())
+                self._count_item()
             elif expect_item and (m := _LIST_ATOM.match(self.text, self.pos)) is not None:
                 self.pos = m.end()
                 mixed = True
+                self._count_item()
             elif not expect_item and c == ",":
                 self.pos += 1
                 expect_item = True
@@ -243,6 +254,11 @@ class _Scanner:
             expect_item = False
         self.pos += 1
         return _Lit("list", self.text[start : self.pos], tuple(items), mixed)
+
+    def _count_item(self) -> None:
+        self.list_items += 1
+        if self.list_items > MAX_IN_VALUES:
+            raise too_many_in_values()
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,10 +438,12 @@ def parse_filter(filter_string: str | None, grammar: Grammar) -> list[Comparison
     """Parse ``filter_string`` with ``grammar``; ``None``, empty or blank -> ``[]``.
 
     Raises InvalidParameter on any syntax error, unknown prefix or key, comparator the key does
-    not support, or value of the wrong type.
+    not support, or value of the wrong type, and (before parsing further) on a filter past the
+    bounds of :mod:`aiotrack.search.limits`.
     """
     if filter_string is None:
         return []
+    check_filter_length(filter_string)
     scanner = _Scanner(filter_string)
     result: list[Comparison] = []
     try:
@@ -443,6 +461,8 @@ def parse_filter(filter_string: str | None, grammar: Grammar) -> list[Comparison
             elif word is not None and word.upper() in _CLAUSE_KEYWORDS:
                 raise _Syntax(word)
             else:
+                if len(result) >= MAX_FILTER_CLAUSES:
+                    raise too_many_clauses()
                 result.append(_comparison(grammar, scanner))
     except _Syntax as e:
         raise InvalidParameter(f"Invalid clause(s) in filter string: '{e.fragment}'") from None
@@ -477,10 +497,12 @@ def parse_order_by(order_by: Sequence[str] | None, grammar: Grammar) -> list[Ord
 
     ``None`` or empty -> ``[]``, a bare string counts as one entry; no tie-breakers are appended.
     Raises InvalidParameter on a bad entry, an unknown or unsortable key, or (if the grammar
-    says so) a key named twice (MLflow answers that one with a 500).
+    says so) a key named twice (MLflow answers that one with a 500), and on more than
+    :data:`~aiotrack.search.limits.MAX_ORDER_BY_KEYS` entries.
     """
     if isinstance(order_by, str):
         order_by = [order_by]
+    check_order_by_count(order_by or ())
     result = [_order_by_entry(entry, grammar) for entry in order_by or ()]
     if grammar.unique_order_keys and len({(o.entity, o.key) for o in result}) < len(result):
         raise InvalidParameter(f"`order_by` contains duplicate fields: {list(order_by or ())}")

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import math
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -27,7 +31,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from aiotrack.errors import AiotrackError, BadRequest, TemporarilyUnavailable
+from aiotrack.errors import AiotrackError, BadRequest, InvalidParameter, TemporarilyUnavailable
 from aiotrack.store.sql.checkpoint import WAL_AUTOCHECKPOINT, WalCheckpointer
 
 __all__ = ["CONNECT_TIMEOUT", "Database"]
@@ -61,8 +65,11 @@ READER_THREADS = 2
 class Database:
     """An async engine plus the rules for reading and writing through it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, statement_timeout: float = 0) -> None:
+        """``statement_timeout``: seconds a read statement may run before the database stops it
+        and the request is answered 400 (`statement_timeout_error`); 0 = no limit."""
         self.url = url
+        self.statement_timeout = statement_timeout
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self.is_sqlite = self.dialect == "sqlite"
         kwargs: dict[str, Any] = {}
@@ -86,6 +93,13 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
         elif self.dialect == "mysql":
             event.listen(self.engine.sync_engine, "connect", _mysql_on_connect)
+            if statement_timeout > 0:
+                event.listen(
+                    self.engine.sync_engine,
+                    "before_cursor_execute",
+                    functools.partial(_mysql_bound_select, statement_timeout),
+                    retval=True,
+                )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._executor: ThreadPoolExecutor | None = None
         self._sync_engine: Engine | None = None
@@ -101,9 +115,9 @@ class Database:
         """A connection for reads (no transaction is committed).
 
         On PostgreSQL each of its statements is planned for its values (`_plan_afresh`)."""
-        with _translate_errors():
+        with _translate_errors(self.statement_timeout):
             async with self.engine.connect() as conn:
-                await _plan_afresh(conn)
+                await _prepare_read(conn, self.statement_timeout)
                 yield conn
 
     @contextlib.asynccontextmanager
@@ -126,13 +140,18 @@ class Database:
         statement and fetch was a hop of its own, which dominated loading a page of runs. On
         PostgreSQL and MySQL it is ``run_sync`` on a pooled connection.
         """
-        with _translate_errors():
+        with _translate_errors(self.statement_timeout):
             if not self.is_sqlite:
                 async with self.engine.connect() as conn:
-                    await _plan_afresh(conn)
+                    await _prepare_read(conn, self.statement_timeout)
                     return await conn.run_sync(fn)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._reader_threads(), self._sync_read, fn)
+            stop = threading.Event()
+            try:
+                return await loop.run_in_executor(self._reader_threads(), self._sync_read, fn, stop)
+            except asyncio.CancelledError:
+                stop.set()  # the client went away: interrupt the statement in the thread
+                raise
 
     def _reader_threads(self) -> ThreadPoolExecutor:
         if self._readers is None:
@@ -148,10 +167,22 @@ class Database:
             event.listen(self._read_engine, "connect", _sqlite_on_connect_reader)
         return self._readers
 
-    def _sync_read(self, fn: Callable[[Connection], T]) -> T:
+    def _sync_read(self, fn: Callable[[Connection], T], stop: threading.Event) -> T:
         assert self._read_engine is not None
         with self._read_engine.connect() as conn:
-            return fn(conn)
+            raw: Any = conn.connection.driver_connection
+            limit = self.statement_timeout
+            deadline = time.monotonic() + limit if limit > 0 else math.inf
+
+            def interrupt() -> int:
+                # Non-zero makes SQLite abandon the statement with "interrupted".
+                return 1 if stop.is_set() or time.monotonic() > deadline else 0
+
+            raw.set_progress_handler(interrupt, _SQLITE_PROGRESS_STEPS)
+            try:
+                return fn(conn)
+            finally:
+                raw.set_progress_handler(None, 0)
 
     async def run_write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` — synchronous code — as one transaction; return its result.
@@ -252,8 +283,9 @@ def _mysql_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def _plan_afresh(conn: AsyncConnection) -> None:
-    """On PostgreSQL 12+, plan each statement of this read transaction for its values.
+async def _prepare_read(conn: AsyncConnection, statement_timeout: float) -> None:
+    """On PostgreSQL, set this read transaction's statement timeout and, on 12+, plan each of
+    its statements for its values, in one round trip.
 
     asyncpg keeps every statement prepared for the connection's life, and after five runs
     PostgreSQL may switch one to a generic plan, made for the table sizes of that moment and kept
@@ -262,8 +294,62 @@ async def _plan_afresh(conn: AsyncConnection) -> None:
     10,000 (0.12 s planned afresh). Reads only: for the writer's 1000-row inserts a plan of
     their own each time cost a quarter of log-batch's rate.
     """
-    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
-        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    if conn.dialect.name != "postgresql":
+        return
+    settings = []
+    if (conn.dialect.server_version_info or (0,)) >= (12,):
+        settings.append("set_config('plan_cache_mode', 'force_custom_plan', true)")
+    if statement_timeout > 0:
+        millis = max(1, round(statement_timeout * 1000))
+        settings.append(f"set_config('statement_timeout', '{millis}', true)")
+    if settings:
+        await conn.exec_driver_sql(f"SELECT {', '.join(settings)}")
+
+
+#: SQLite VM steps between two checks of a read's deadline (a check costs ~0.1 µs).
+_SQLITE_PROGRESS_STEPS = 10_000
+
+
+def _mysql_bound_select(
+    timeout: float,
+    _conn: Connection,
+    _cursor: Any,
+    statement: str,
+    parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> tuple[str, Any]:
+    """Bound every SELECT by the statement timeout, in the statement itself (no round trip):
+    MariaDB's ``SET STATEMENT max_statement_time=S FOR``, MySQL's ``MAX_EXECUTION_TIME`` hint.
+    Writes are not bounded: stopping one half-way would only make the client retry it."""
+    if statement[:6].upper() != "SELECT":
+        return statement, parameters
+    if _conn.dialect.is_mariadb:  # type: ignore[attr-defined]
+        return f"SET STATEMENT max_statement_time={timeout:g} FOR {statement}", parameters
+    millis = max(1, round(timeout * 1000))
+    return f"SELECT /*+ MAX_EXECUTION_TIME({millis}) */{statement[6:]}", parameters
+
+
+def statement_timeout_error(timeout: float) -> InvalidParameter:
+    """The answer to a read the database stopped at the statement timeout (400, never 5xx:
+    MLflow's client retries a 5xx for minutes, re-running the same costly query)."""
+    return InvalidParameter(
+        f"The search was too expensive: the database stopped it after the server's statement "
+        f"timeout of {timeout:g} s. Narrow it (fewer filter clauses or experiments, a smaller "
+        "max_results) or ask the operator to raise --db-statement-timeout."
+    )
+
+
+def _timed_out(exc: DBAPIError) -> bool:
+    """Whether the driver error is a statement stopped by the statement timeout (PostgreSQL
+    57014 "statement timeout", MariaDB 1969, MySQL 3024) or interrupted (SQLite)."""
+    if _mysql_code(exc) in (1969, 3024):
+        return True
+    text = str(exc.orig)
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state == "57014":
+        return "statement timeout" in text
+    return type(exc.orig).__module__ == "sqlite3" and text == "interrupted"
 
 
 #: Page cache of each SQLite reader connection, KiB. SQLite's default (2 MiB) holds a small
@@ -292,13 +378,16 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
 
 
 @contextlib.contextmanager
-def _translate_errors() -> Any:
-    """Map driver errors the store did not handle itself as MLflow's SQL store does (§3)."""
+def _translate_errors(statement_timeout: float = 0) -> Any:
+    """Map driver errors the store did not handle itself as MLflow's SQL store does (§3); a
+    read stopped by the statement timeout is a 400 (`statement_timeout_error`)."""
     try:
         yield
     except AiotrackError:
         raise
     except OperationalError as exc:
+        if _timed_out(exc):
+            raise statement_timeout_error(statement_timeout) from exc
         code = _mysql_code(exc)
         if code is not None and code not in _MYSQL_UNAVAILABLE and not _retryable(exc):
             # MySQL reports most server-side refusals (a failed CHECK, a SIGNAL) as
@@ -310,6 +399,8 @@ def _translate_errors() -> Any:
     except IntegrityError as exc:
         raise BadRequest(f"{exc.orig}") from exc
     except DBAPIError as exc:
+        if _timed_out(exc):
+            raise statement_timeout_error(statement_timeout) from exc
         # asyncpg reports connection loss and server shutdown as plain DBAPI errors.
         if exc.connection_invalidated or isinstance(exc, InterfaceError) or _retryable(exc):
             raise TemporarilyUnavailable(

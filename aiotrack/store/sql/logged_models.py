@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from aiotrack.errors import InvalidParameter, ResourceNotFound
 from aiotrack.names import random_run_name
 from aiotrack.search.ast import Comparison
+from aiotrack.search.limits import check_experiment_ids, check_order_by_count
 from aiotrack.search.parser import parse_logged_model_filter
 from aiotrack.store.entities import LifecycleStage, Metric, Page, Tag
 from aiotrack.store.registry_entities import LoggedModel, LoggedModelStatus
@@ -40,6 +41,7 @@ from aiotrack.store.sql.schema.logged_models import (
 )
 from aiotrack.store.sql.schema.tracking import SqlExperiment
 from aiotrack.store.sql.search import compare as compare_op
+from aiotrack.store.sql.search import ids_in
 from aiotrack.uris import append_path
 from aiotrack.validation import parse_experiment_id
 
@@ -382,6 +384,8 @@ class SqlLoggedModelStore:
         if datasets and not all(d.get("dataset_name") for d in datasets):
             raise InvalidParameter("`dataset_name` in the `datasets` clause must be specified.")
         exp_list = list(experiment_ids)
+        check_experiment_ids(exp_list)
+        check_order_by_count(order_by)
         order_list = [dict(o) for o in order_by] or None
         offset = _decode_token(page_token, exp_list, filter_string, order_list) if page_token else 0
         max_results = max_results or DEFAULT_MAX_RESULTS
@@ -395,7 +399,7 @@ class SqlLoggedModelStore:
         ]
         stmt = select(LM).where(
             LM.lifecycle_stage != LifecycleStage.DELETED.value,
-            LM.experiment_id.in_([parse_experiment_id(e) for e in exp_list]),
+            ids_in(LM.experiment_id, [parse_experiment_id(e) for e in exp_list]),
             *[_filter_clause(c, dataset_conds) for c in comparisons],
         )
         if dataset_conds and not any(c.entity == "metric" for c in comparisons):

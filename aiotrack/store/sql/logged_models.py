@@ -10,6 +10,7 @@ store's group-commit writer, inside the same transaction).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -389,23 +390,37 @@ class SqlLoggedModelStore:
         order_list = [dict(o) for o in order_by] or None
         offset = _decode_token(page_token, exp_list, filter_string, order_list) if page_token else 0
         max_results = max_results or DEFAULT_MAX_RESULTS
-        comparisons = parse_logged_model_filter(filter_string)
-        dataset_conds = [
-            and_(
-                LMM.dataset_name == d["dataset_name"],
-                *([LMM.dataset_digest == d["dataset_digest"]] if d.get("dataset_digest") else []),
+
+        def prepare() -> Any:
+            comparisons = parse_logged_model_filter(filter_string)
+            dataset_conds = [
+                and_(
+                    LMM.dataset_name == d["dataset_name"],
+                    *(
+                        [LMM.dataset_digest == d["dataset_digest"]]
+                        if d.get("dataset_digest")
+                        else []
+                    ),
+                )
+                for d in datasets
+            ]
+            ids = [parse_experiment_id(e) for e in exp_list]
+            stmt = select(LM).where(
+                LM.lifecycle_stage != LifecycleStage.DELETED.value,
+                ids_in(LM.experiment_id, ids, self.db.dialect),
+                *[_filter_clause(c, dataset_conds) for c in comparisons],
             )
-            for d in datasets
-        ]
-        stmt = select(LM).where(
-            LM.lifecycle_stage != LifecycleStage.DELETED.value,
-            ids_in(LM.experiment_id, [parse_experiment_id(e) for e in exp_list]),
-            *[_filter_clause(c, dataset_conds) for c in comparisons],
-        )
-        if dataset_conds and not any(c.entity == "metric" for c in comparisons):
-            stmt = stmt.where(LM.model_id.in_(select(LMM.model_id).where(or_(*dataset_conds))))
-        stmt = _apply_order(stmt, order_list or [])
-        stmt = stmt.offset(offset).limit(max_results + 1)
+            if dataset_conds and not any(c.entity == "metric" for c in comparisons):
+                stmt = stmt.where(LM.model_id.in_(select(LMM.model_id).where(or_(*dataset_conds))))
+            stmt = _apply_order(stmt, order_list or [])
+            return stmt.offset(offset).limit(max_results + 1)
+
+        # Hundreds of clauses or thousands of ids take tens of ms to parse and build: off the
+        # event loop, so that other requests are not held up.
+        if len(filter_string or "") > 2000 or len(exp_list) > 1000:
+            stmt = await asyncio.to_thread(prepare)
+        else:
+            stmt = prepare()
         async with self.db.read() as conn:
             rows = (await conn.execute(stmt)).all()
             items = await self._load(conn, rows[:max_results])

@@ -591,7 +591,7 @@ class SqlTrackingStore:
         stmt = select(SqlRun.run_uuid) if by_id else select(*RUN_COLUMNS)
         stmt, terms = search.run_order_clauses(stmt, orders)
         stmt = stmt.where(
-            search.ids_in(SqlRun.experiment_id, exp_ids),
+            search.ids_in(SqlRun.experiment_id, exp_ids, self.db.dialect),
             SqlRun.lifecycle_stage.in_([s.value for s in view_type.stages()]),
             *filters,
         ).order_by(*terms)

@@ -83,8 +83,6 @@ async def test_a_slow_read_is_stopped_and_answered_400(db: Database) -> None:
 
 
 async def test_the_async_read_path_is_bounded_too(db: Database) -> None:
-    if db.is_sqlite:
-        pytest.skip("SQLite's async reads run through aiosqlite, bounded by run_read only")
     with pytest.raises(InvalidParameter, match="too expensive"):
         async with db.read() as conn:
             await conn.execute(text(SLOW[db.backend]))  # type: ignore[attr-defined]

@@ -112,13 +112,27 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (no transaction is committed).
+        """A connection for reads (no transaction is committed), bounded by the statement
+        timeout on every backend.
 
         On PostgreSQL each of its statements is planned for its values (`_plan_afresh`)."""
         with _translate_errors(self.statement_timeout):
             async with self.engine.connect() as conn:
                 await _prepare_read(conn, self.statement_timeout)
-                yield conn
+                if not (self.is_sqlite and self.statement_timeout > 0):
+                    yield conn
+                    return
+                # aiosqlite: the same progress handler as the reader threads' (`_sync_read`),
+                # for every statement of this read; removed before the connection is pooled.
+                raw: Any = (await conn.get_raw_connection()).driver_connection
+                deadline = time.monotonic() + self.statement_timeout
+                await raw.set_progress_handler(
+                    lambda: 1 if time.monotonic() > deadline else 0, _SQLITE_PROGRESS_STEPS
+                )
+                try:
+                    yield conn
+                finally:
+                    await raw.set_progress_handler(None, 0)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

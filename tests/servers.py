@@ -71,6 +71,12 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def log_tail(self, lines: int = 60) -> str:
         """The last ``lines`` lines of the server's combined stdout/stderr."""
         return _tail(self.log_path, lines)

@@ -32,14 +32,8 @@ os.environ.pop("MLFLOW_RUN_ID", None)
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from tests.mariadb import drop_mariadb_database, new_mariadb_database
-from tests.servers import (
-    RunningServer,
-    drop_postgres_database,
-    new_postgres_database,
-    start_aiotrack,
-    start_mlflow_reference,
-)
+from tests.databases import backend_database
+from tests.servers import RunningServer, start_aiotrack, start_mlflow_reference
 
 TARGET = os.environ.get("AIOTRACK_TEST_TARGET", "aiotrack")
 if TARGET not in ("aiotrack", "mlflow"):
@@ -117,26 +111,8 @@ def tracking_server(
     """A live server (aiotrack or reference, per AIOTRACK_TEST_TARGET) on one backend."""
     backend: str = request.param
     workdir = tmp_path_factory.mktemp(f"server-{TARGET}-{backend}")
-    db_uri = None
-    if backend == "sqlite":
-        backend_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    elif backend == "file":
-        backend_uri = str(workdir / "mlruns")
-    elif backend == "mariadb":
-        db_uri = backend_uri = new_mariadb_database("compat")
-    else:
-        db_uri = backend_uri = new_postgres_database("aiotrack_compat")
-    try:
-        server = _start(backend_uri, workdir)
-        try:
-            yield server
-        finally:
-            server.stop()
-    finally:
-        if db_uri is not None and backend == "mariadb":
-            drop_mariadb_database(db_uri)
-        elif db_uri is not None:
-            drop_postgres_database(db_uri)
+    with backend_database(backend, workdir, "compat") as uri, _start(uri, workdir) as server:
+        yield server
 
 
 @pytest.fixture

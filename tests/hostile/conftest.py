@@ -20,13 +20,8 @@ os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
-from tests.mariadb import drop_mariadb_database, new_mariadb_database
-from tests.servers import (
-    RunningServer,
-    drop_postgres_database,
-    new_postgres_database,
-    start_aiotrack,
-)
+from tests.databases import backend_database
+from tests.servers import RunningServer, start_aiotrack
 
 __all__ = ["BACKENDS", "SQL_BACKENDS", "backend_server"]
 
@@ -42,28 +37,12 @@ BACKENDS = SQL_BACKENDS
 def backend_server(backend: str, workdir: Path, *args: str) -> Iterator[RunningServer]:
     """A live aiotrack on a fresh database of ``backend`` (``sqlite``/``postgres``/``mariadb``)
     with ``--artifacts-destination workdir/mlartifacts`` and any extra ``args``; dropped after."""
-    db_uri: str | None = None
-    if backend == "sqlite":
-        uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    elif backend == "postgres":
-        db_uri = uri = new_postgres_database("aiotrack_hostile")
-    elif backend == "mariadb":
-        db_uri = uri = new_mariadb_database("hostile")
-    else:
-        raise ValueError(backend)
-    try:
-        server = start_aiotrack(
-            uri, workdir, "--artifacts-destination", str(workdir / "mlartifacts"), *args
-        )
-        try:
-            yield server
-        finally:
-            server.stop()
-    finally:
-        if db_uri is not None and backend == "postgres":
-            drop_postgres_database(db_uri)
-        elif db_uri is not None:
-            drop_mariadb_database(db_uri)
+    destination = str(workdir / "mlartifacts")
+    with (
+        backend_database(backend, workdir, "hostile") as uri,
+        start_aiotrack(uri, workdir, "--artifacts-destination", destination, *args) as server,
+    ):
+        yield server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -33,13 +33,8 @@ for _var in (
 import mlflow  # noqa: E402  (after the env vars above)
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from tests.mariadb import drop_mariadb_database, new_mariadb_database  # noqa: E402
-from tests.servers import (  # noqa: E402
-    RunningServer,
-    drop_postgres_database,
-    new_postgres_database,
-    start_aiotrack,
-)
+from tests.databases import backend_database  # noqa: E402
+from tests.servers import RunningServer, start_aiotrack  # noqa: E402
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -49,24 +44,11 @@ BACKENDS = [
 
 
 def _server(backend: str, workdir: Path, *args: str) -> Iterator[RunningServer]:
-    db_uri = None
-    if backend == "sqlite":
-        backend_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    elif backend == "mariadb":
-        db_uri = backend_uri = new_mariadb_database("registry")
-    else:
-        db_uri = backend_uri = new_postgres_database("aiotrack_registry")
-    try:
-        server = start_aiotrack(backend_uri, workdir, *args)
-        try:
-            yield server
-        finally:
-            server.stop()
-    finally:
-        if db_uri is not None and backend == "mariadb":
-            drop_mariadb_database(db_uri)
-        elif db_uri is not None:
-            drop_postgres_database(db_uri)
+    with (
+        backend_database(backend, workdir, "registry") as uri,
+        start_aiotrack(uri, workdir, *args) as server,
+    ):
+        yield server
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

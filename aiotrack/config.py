@@ -483,24 +483,24 @@ class Config:
                 f"--max-request-size must be at least 1024 bytes, got {self.max_request_size}",
                 field="max_request_size",
             )
-        if not 0 <= self.shutdown_timeout <= 3600:
-            raise ConfigError(
-                "--shutdown-timeout must be between 0 and 3600 seconds, "
-                f"got {self.shutdown_timeout}",
-                field="shutdown_timeout",
-            )
-        if not 0 < self.timeout_keep_alive <= 3600:
-            raise ConfigError(
-                "--timeout-keep-alive must be more than 0 and at most 3600 seconds, "
-                f"got {self.timeout_keep_alive}",
-                field="timeout_keep_alive",
-            )
-        if not 0 <= self.db_statement_timeout <= 86400:
-            raise ConfigError(
-                "--db-statement-timeout must be between 0 (no limit) and 86400 seconds, "
-                f"got {self.db_statement_timeout}",
-                field="db_statement_timeout",
-            )
+        for name, ok, bounds in (
+            ("shutdown_timeout", 0 <= self.shutdown_timeout <= 3600, "between 0 and 3600"),
+            (
+                "timeout_keep_alive",
+                0 < self.timeout_keep_alive <= 3600,
+                "more than 0 and at most 3600",
+            ),
+            (
+                "db_statement_timeout",
+                0 <= self.db_statement_timeout <= 86400,
+                "between 0 (no limit) and 86400",
+            ),
+        ):
+            if not ok:
+                raise ConfigError(
+                    f"{option_flag(name)} must be {bounds} seconds, got {getattr(self, name)}",
+                    field=name,
+                )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(
                 f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}",

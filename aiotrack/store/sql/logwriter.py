@@ -275,7 +275,9 @@ class LogWriter:
         live = [op for op in live if op.error is None]
         if live:
             self._write(conn, live)
-            if _lost_param_races(conn, live):
+            # SQLite's writer holds the database's write lock from BEGIN IMMEDIATE, so nothing
+            # can commit a param between _check_params and the insert: no read-back needed.
+            if not self.db.is_sqlite and _lost_param_races(conn, live):
                 raise _ParamRaceLost
 
     def _sqlite_json_rows(self, conn: Connection) -> bool:

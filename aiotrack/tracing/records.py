@@ -1,0 +1,87 @@
+"""What a batch of ingested spans becomes before it is stored.
+
+``SpanRecord`` is one row of MLflow's ``spans`` table plus what the store needs to update the
+trace it belongs to; ``TraceSummary`` is what one batch says about one trace (its time range,
+status, previews, token usage, cost, session, tags). Both are produced from an OTLP export
+request by ``aiotrack.tracing.otlp`` and consumed by the trace store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SpanRecord", "TraceSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRecord:
+    """One span, as MLflow's ``spans`` row holds it.
+
+    ``trace_id`` is the MLflow trace id (``tr-`` + 32 hex digits of the OTel trace id);
+    ``span_id``/``parent_span_id`` are 16 hex digits. ``status`` is MLflow's span status code
+    name (``OK``, ``ERROR`` or ``UNSET``); ``type`` the decoded ``mlflow.spanType`` attribute.
+    ``content`` is the JSON text MLflow stores in ``spans.content`` (the translated span dict).
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    type: str | None
+    status: str
+    start_time_unix_nano: int
+    end_time_unix_nano: int | None
+    content: str
+    input_cost: float | None = None
+    output_cost: float | None = None
+    total_cost: float | None = None
+    model_name: str | None = None
+    model_provider: str | None = None
+
+    def row(self, experiment_id: int) -> dict[str, Any]:
+        """The ``spans`` row (``duration_ns`` is computed by the database)."""
+        return {
+            "trace_id": self.trace_id,
+            "experiment_id": experiment_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": self.name,
+            "type": self.type,
+            "status": self.status,
+            "start_time_unix_nano": self.start_time_unix_nano,
+            "end_time_unix_nano": self.end_time_unix_nano,
+            "content": self.content,
+            "input_cost": self.input_cost,
+            "output_cost": self.output_cost,
+            "total_cost": self.total_cost,
+            "model_name": self.model_name,
+            "model_provider": self.model_provider,
+        }
+
+
+@dataclass(slots=True)
+class TraceSummary:
+    """What one batch of spans says about one trace, as MLflow's ``log_spans`` derives it.
+
+    ``status`` is the trace state the root span implies (``OK``/``ERROR``), or None when the
+    batch has no root span. Previews are already truncated as MLflow truncates them. Token
+    usage keys are ``input_tokens``/``output_tokens``/``total_tokens`` (and the cache keys);
+    cost keys ``input_cost``/``output_cost``/``total_cost``. ``tags`` come from the root span's
+    ``mlflow.traceTag.*`` attributes and the resource attributes, validated, ready to store
+    (the trace name tag included; the store writes it to ``trace_info.trace_name`` too).
+    """
+
+    trace_id: str
+    min_start_ms: int
+    max_end_ms: int | None
+    status: str | None = None
+    request_preview: str | None = None
+    response_preview: str | None = None
+    token_usage: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    session_id: str | None = None
+    user_id: str | None = None
+    trace_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    spans: list[SpanRecord] = field(default_factory=list)

@@ -33,14 +33,16 @@ from pathlib import Path
 
 from bench.scenarios import SCENARIOS, Figures, Target, drive, log_metric, mixed
 from bench.servers import REPO, Server, ServerSpec
+from bench.tracedb import spans_ceiling
 from bench.traces import traces_ingest
 
 NOOP = "no-op"
 LOWER_IS_BETTER = ("ms", " s", "errors", "RSS")
 #: Figures shown without a ratio: counts, set-up times, and RSS growth during a transfer, which
 #: is a few MB or nothing for every server that streams (a ratio of two near-zeros is noise).
-#: The trace scenarios' load-generator CPU and response size describe the client and the payload.
-NO_RATIO = ("errors", "seed", "growth", "loader", "response")
+#: The trace scenarios' load-generator CPU, response size and SQL floor describe the client,
+#: the payload and the database, not the server.
+NO_RATIO = ("errors", "seed", "growth", "loader", "response", "floor")
 PG_ADMIN = os.environ.get("AIOTRACK_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -161,6 +163,16 @@ def mixed_capacity(url: str, label: str) -> dict[str, Figures]:
         else:
             refined, jobs = True, (last_ok + jobs) // 2
     return results
+
+
+def trace_ceiling(backend: str) -> float:
+    """`bench.tracedb.spans_ceiling` on a fresh database of ``backend``: spans/s."""
+    with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
+        uri = _backend_uri(backend, Path(tmp))
+        try:
+            return spans_ceiling(uri)
+        finally:
+            _drop_backend(uri)
 
 
 def noop_floor(duration: float, scale: bool, selected: list[str]) -> dict[str, Figures]:
@@ -330,6 +342,10 @@ def main() -> None:
                   flush=True)  # fmt: skip
     floor: dict[str, Figures] = {}
     ingest = [n for n in selected if n.startswith("traces-ingest")]
+    if ingest:
+        print(f"Trace tables ceiling ({args.backend}, MLflow's trace_info/trace_tags/spans with "
+              f"their keys and indexes, 64 traces of 20 spans a commit, executemany): "
+              f"{trace_ceiling(args.backend):,.0f} spans/s", flush=True)  # fmt: skip
     if (
         "log-metric 64 clients" in selected
         or ingest

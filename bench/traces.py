@@ -23,13 +23,10 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
-import random
-import re
 import resource
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +35,22 @@ import orjson
 
 from bench.scenarios import MAX_REQUESTS, Client, Figures, Target, pct
 from bench.servers import rss_bytes, tree_cpu_seconds, tree_pids
+from bench.tracedb import (
+    SEARCH_FILTER_TAG,
+    SEARCH_VALUE,
+    expected_page,
+    get_floor,
+    search_floor,
+    seed_traces,
+    stored_traces,
+)
 
 __all__ = [
     "TraceTemplate",
     "build_trace",
     "export_body",
     "ingest_load",
-    "seed_traces",
+    "renew",
     "trace_scenarios",
     "traces_get",
     "traces_ingest",
@@ -53,9 +59,6 @@ __all__ = [
 
 OTLP_PATH = "/v1/traces"
 API3 = "/api/3.0/mlflow"
-SEARCH_FILTER_TAG = "customer"
-#: The tag value searched for: one customer in 20, so 5,000 of 100k traces match.
-SEARCH_VALUE = "c07"
 
 
 def _protobuf_headers(experiment_id: str) -> dict[str, str]:
@@ -245,18 +248,6 @@ async def _create_experiment(c: Client) -> str:
     return str(orjson.loads(body)["experiment_id"])
 
 
-def stored_traces(backend_uri: str, experiment_id: str) -> tuple[int, int]:
-    """(traces, spans) the database holds for ``experiment_id``."""
-    with _connect(backend_uri) as (con, mark):
-        cur = con.cursor()
-        counts = []
-        for table in ("trace_info", "spans"):
-            cur.execute(f"SELECT count(*) FROM {table} WHERE experiment_id = {mark}",
-                        (int(experiment_id),))  # fmt: skip
-            counts.append(int(cur.fetchone()[0]))
-        return counts[0], counts[1]
-
-
 async def traces_ingest(target: Target, exporters: int, duration: float,
                         n_spans: int = 20) -> Figures:  # fmt: skip
     """``exporters`` concurrent OTLP exporters for ``duration`` s, one ``n_spans``-span trace a
@@ -298,115 +289,6 @@ async def traces_ingest(target: Target, exporters: int, duration: float,
 # -- traces-search ------------------------------------------------------------------------------
 
 
-class _Connection:
-    """A DB-API connection to the benchmark database and its parameter mark."""
-
-    def __init__(self, backend_uri: str) -> None:
-        if backend_uri.startswith("sqlite"):
-            import sqlite3
-
-            self.con: Any = sqlite3.connect(backend_uri.split(":///", 1)[1], timeout=60)
-            self.mark = "?"
-        else:
-            import psycopg2
-
-            self.con = psycopg2.connect(
-                re.sub(r"^postgresql\+\w+://", "postgresql://", backend_uri)
-            )
-            self.mark = "%s"
-
-    def __enter__(self) -> tuple[Any, str]:
-        return self.con, self.mark
-
-    def __exit__(self, *exc: object) -> None:
-        self.con.close()
-
-
-_connect = _Connection
-
-
-@dataclass(frozen=True)
-class SeededTrace:
-    request_id: str
-    timestamp_ms: int
-    customer: str
-
-
-def _seeded(n: int, seed: int = 7) -> Iterator[SeededTrace]:
-    """The ``n`` traces every server gets: random ids, distinct timestamps over 30 days in a
-    shuffled order (inserted out of time order, as concurrent clients write them)."""
-    rng = random.Random(seed)
-    base = 1_790_000_000_000
-    offsets = list(range(n))
-    rng.shuffle(offsets)
-    for i, off in enumerate(offsets):
-        yield SeededTrace("tr-" + rng.getrandbits(128).to_bytes(16, "big").hex(),
-                          base + off * 25_920 + rng.randrange(1000), f"c{i % 20:02d}")  # fmt: skip
-
-
-def expected_page(n: int) -> list[str]:
-    """The request ids a correct search returns: the 100 newest with the searched tag."""
-    matching = [t for t in _seeded(n) if t.customer == SEARCH_VALUE]
-    matching.sort(key=lambda t: (-t.timestamp_ms, t.request_id))
-    return [t.request_id for t in matching[:100]]
-
-
-def _rows(exp: int, n: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                      list[tuple[Any, ...]]]:  # fmt: skip
-    infos, tags, metadata = [], [], []
-    request = '{"question": "Where is my order and when will it arrive?"}'
-    for t in _seeded(n):
-        response = f'{{"answer": "Order {t.request_id[3:11]} arrives on Friday."}}'
-        infos.append((t.request_id, exp, t.timestamp_ms, 41 + t.timestamp_ms % 900, "OK",
-                      request, response, 1, "customer_support_agent", 180, 64, 244))  # fmt: skip
-        tags += [
-            ("mlflow.artifactLocation",
-             f"mlflow-artifacts:/{exp}/traces/{t.request_id}/artifacts", t.request_id),
-            ("mlflow.trace.spansLocation", "TRACKING_STORE", t.request_id),
-            ("mlflow.traceName", "customer_support_agent", t.request_id),
-            (SEARCH_FILTER_TAG, t.customer, t.request_id),
-            ("env", "prod" if t.timestamp_ms % 4 else "staging", t.request_id),
-        ]  # fmt: skip
-        metadata += [
-            ("mlflow.trace_schema.version", "3", t.request_id),
-            ("mlflow.user", "bench", t.request_id),
-            ("mlflow.source.name", "support_agent.py", t.request_id),
-        ]
-    return infos, tags, metadata
-
-
-_INFO_COLUMNS = ("request_id, experiment_id, timestamp_ms, execution_time_ms, status, "
-                 "request_preview, response_preview, db_payload_generation, trace_name, "
-                 "input_tokens, output_tokens, total_tokens")  # fmt: skip
-
-
-def seed_traces(backend_uri: str, experiment_id: str, n: int) -> None:
-    """Write ``n`` traces into MLflow's trace tables directly (what an OTLP-ingested trace of
-    the client leaves there: the trace row, its system tags and its metadata, plus two user
-    tags), in one transaction. PostgreSQL is then analyzed, as its autovacuum would have."""
-    infos, tags, metadata = _rows(int(experiment_id), n)
-    with _connect(backend_uri) as (con, mark):
-        cur = con.cursor()
-        marks = ", ".join([mark] * 12)
-        if mark == "?":
-            cur.executemany(f"INSERT INTO trace_info ({_INFO_COLUMNS}) VALUES ({marks})", infos)
-            for table, rows in (("trace_tags", tags), ("trace_request_metadata", metadata)):
-                cur.executemany(f"INSERT INTO {table} (key, value, request_id) VALUES (?, ?, ?)",
-                                rows)  # fmt: skip
-            con.commit()
-            return
-        from psycopg2.extras import execute_values
-
-        execute_values(cur, f"INSERT INTO trace_info ({_INFO_COLUMNS}) VALUES %s", infos,
-                       page_size=5000)  # fmt: skip
-        for table, rows in (("trace_tags", tags), ("trace_request_metadata", metadata)):
-            execute_values(cur, f"INSERT INTO {table} (key, value, request_id) VALUES %s", rows,
-                           page_size=5000)  # fmt: skip
-        con.commit()
-        con.autocommit = True
-        cur.execute("ANALYZE trace_info, trace_tags, trace_request_metadata")
-
-
 def search_body(experiment_id: str) -> dict[str, Any]:
     """The ``traces/search`` request: one tag filter, newest first, 100 results."""
     return {
@@ -420,14 +302,15 @@ def search_body(experiment_id: str) -> dict[str, Any]:
 
 async def traces_search(target: Target, n: int, reps: int = 15) -> Figures:
     """p50 and p90 of ``reps`` identical tag-filtered, newest-first searches over ``n`` seeded
-    traces; each answer must be exactly the expected 100 traces in order."""
+    traces; each answer must be exactly the expected 100 traces in order. "SQL floor" is
+    `search_floor`: the database's own share, which no server can go under."""
     c = Client(target.url, 2)
     try:
         exp = await _create_experiment(c)
         seed0 = time.perf_counter()
         await asyncio.to_thread(seed_traces, target.backend_uri, exp, n)
         seed_s = time.perf_counter() - seed0
-        expected = await asyncio.to_thread(expected_page, n)
+        expected = await asyncio.to_thread(expected_page, exp, n)
         data = orjson.dumps(search_body(exp))
         times: list[float] = []
         for _ in range(reps):
@@ -439,11 +322,14 @@ async def traces_search(target: Target, n: int, reps: int = 15) -> Figures:
             assert resp.status == 200, body[:300]
             got = [info["trace_id"] for info in orjson.loads(body).get("traces", [])]
             assert got == expected, f"search returned {len(got)} traces, not the expected 100"
+        floor = await asyncio.to_thread(search_floor, target.backend_uri, exp)
     finally:
         await c.close()
     return {
         "search p50 ms": statistics.median(times) * 1000,
         "search p90 ms": pct(times, 0.9) * 1000,
+        "SQL floor p50 ms": floor * 1000,
+        "response KB": len(body) / 1024,
         "seed s": seed_s,
     }
 
@@ -471,7 +357,8 @@ async def _wait_idle(pid: int, busy: float = 0.1, limit: float = 120.0) -> None:
 async def traces_get(target: Target, n_spans: int, reps: int = 3, chunk: int = 500) -> Figures:
     """Send one ``n_spans``-span trace (``chunk`` spans a request, the root last), then GET it
     ``reps`` times: the median time, the first fetch's time and the server's RSS growth during
-    it (peak less the value just before, sampled every 10 ms), and the response size."""
+    it (peak less the value just before, sampled every 10 ms), and the response size. "SQL
+    floor" is `get_floor`: reading the rows alone, which no server can go under."""
     c = Client(target.url, 2)
     try:
         exp = await _create_experiment(c)
@@ -503,12 +390,14 @@ async def traces_get(target: Target, n_spans: int, reps: int = 3, chunk: int = 5
                 growth, size = (peak - base) / 2**20, len(body) / 2**20
                 spans = orjson.loads(body)["trace"]["spans"]
                 assert len(spans) == n_spans, f"get returned {len(spans)} of {n_spans} spans"
+        floor = await asyncio.to_thread(get_floor, target.backend_uri, trace_id)
     finally:
         await c.close()
     return {
         "get s": statistics.median(times),
         "first get s": times[0],
         "get RSS growth MB": growth,
+        "SQL floor s": floor,
         "response MB": size,
         "seed s": seed_s,
     }

@@ -269,6 +269,8 @@ async def traces_ingest(target: Target, exporters: int, duration: float,
     if out["errors"]:
         print(f"    first export error: {out['first_error']}", flush=True)
     ok = len(lat) - out["errors"]
+    if not ok:  # no figure from a server that took nothing (e.g. no OTLP endpoint)
+        raise RuntimeError(f"every export failed: {out['first_error']}")
     figures: Figures = {
         "spans/s": ok * n_spans / out["wall"],
         "export p50 ms": pct(lat, 0.5) * 1000,

@@ -129,7 +129,6 @@ def build_trace(n_spans: int, start_ns: int | None = None) -> TraceTemplate:
 
     Shape: a CHAIN root; under it an AGENT step every third span, each step holding an LLM
     call (with token usage) and a TOOL call. Spans last 1 ms each, in sequence."""
-    from mlflow.entities import SpanStatus, SpanStatusCode
     from mlflow.entities.span import LiveSpan
     from mlflow.tracing.constant import SpanAttributeKey
     from opentelemetry import trace as otel_trace
@@ -149,7 +148,7 @@ def build_trace(n_spans: int, start_ns: int | None = None) -> TraceTemplate:
         if kind == "LLM":
             span.set_attribute(SpanAttributeKey.CHAT_USAGE,
                                {"input_tokens": 180, "output_tokens": 64, "total_tokens": 244})  # fmt: skip
-        span.set_status(SpanStatus(SpanStatusCode.OK))
+        span.set_status("OK")
         return span
 
     root_span = live(root, "CHAIN", 0)

@@ -52,6 +52,9 @@ class _Connection:
             import sqlite3
 
             self.con: Any = sqlite3.connect(backend_uri.split(":///", 1)[1], timeout=60)
+            # aiotrack's reader page cache: with SQLite's 2 MiB default every miss of the
+            # floor queries' index probes is a read(2), and the floor would sit above a server.
+            self.con.execute("PRAGMA cache_size=-65536")
             self.mark = "?"
         else:
             import psycopg2

@@ -26,7 +26,7 @@ from aiotrack.api.messages import (
 from aiotrack.api.trace_data import span_contents
 from aiotrack.errors import InvalidParameter
 from aiotrack.keys import ASSESSMENT_STORE, TRACE_STORE
-from aiotrack.store.sql.traces import TraceNotFound
+from aiotrack.store.trace_base import TraceNotFound
 from aiotrack.tracing.entities import TRACE_STATES, TraceInfo
 from aiotrack.tracing.wire import (
     parse_duration,

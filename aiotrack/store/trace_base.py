@@ -6,9 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from aiotrack.errors import ResourceNotFound
 from aiotrack.tracing.entities import TraceInfo
 
-__all__ = ["TraceStore"]
+__all__ = ["TraceNotFound", "TraceStore"]
+
+
+class TraceNotFound(ResourceNotFound):
+    """A trace id the store does not hold."""
 
 
 class TraceStore(Protocol):

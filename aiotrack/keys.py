@@ -12,8 +12,8 @@ from aiotrack.config import Config
 from aiotrack.store.base import TrackingStore
 from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
 from aiotrack.store.sql.span_writer import SpanWriter
-from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.ui_queries import UiQueries
+from aiotrack.store.trace_base import TraceStore
 
 __all__ = [
     "ARTIFACT_STORAGE",
@@ -37,7 +37,7 @@ LOGGED_MODEL_STORE = web.AppKey("logged_model_store", LoggedModelStore)
 #: The model registry (``--registry-store-uri``, by default the tracking database).
 REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
 #: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
-TRACE_STORE = web.AppKey("trace_store", SqlTraceStore)
+TRACE_STORE = web.AppKey("trace_store", TraceStore)
 SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
 
 

@@ -71,8 +71,11 @@ async def export_traces(request: web.Request) -> web.Response:
     except OtlpError as exc:
         return _detail(exc.status, exc.detail)
     if traces:
+        writer = request.app.get(SPAN_WRITER)
+        if writer is None:  # the ./mlruns file store keeps spans only as trace artifacts
+            return _detail(501, "REST OTLP span logging is not supported by FileStore")
         experiment_id = parse_experiment_id(experiment)
-        await request.app[SPAN_WRITER].write(experiment_id, traces)
+        await writer.write(experiment_id, traces)
         run_id = request.headers.get(RUN_HEADER)
         completed = [t.trace_id for t in traces if t.status is not None]
         if run_id and completed:

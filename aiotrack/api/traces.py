@@ -23,8 +23,10 @@ from aiotrack.api.messages import (
     repeated_string,
     string,
 )
+from aiotrack.api.trace_data import span_contents
 from aiotrack.errors import InvalidParameter
 from aiotrack.keys import ASSESSMENT_STORE, TRACE_STORE
+from aiotrack.store.trace_base import TraceNotFound
 from aiotrack.tracing.entities import TRACE_STATES, TraceInfo
 from aiotrack.tracing.wire import (
     parse_duration,
@@ -123,8 +125,11 @@ async def start_trace(request: web.Request) -> web.Response:
 async def get_trace(request: web.Request) -> web.Response:
     msg = await GetTrace.from_request(request)
     store = request.app[TRACE_STORE]
-    info = await store.get_trace_info(msg.trace_id)
-    spans = (await store.get_span_contents([msg.trace_id])).get(msg.trace_id, [])
+    try:
+        info = await store.get_trace_info(msg.trace_id)
+    except TraceNotFound:
+        raise TraceNotFound(f"Trace with ID {msg.trace_id} is not found.") from None
+    spans = (await span_contents(request, [info])).get(msg.trace_id, [])
     await _attach_assessments(request, [info])
     trace = {"trace_info": trace_info_json(info), "spans": [span_otel_json(s) for s in spans]}
     return json_response({"trace": trace})
@@ -138,7 +143,7 @@ async def batch_get_traces(request: web.Request) -> web.Response:
         msg.experiment_ids if "experiment_ids" in request.query or msg.experiment_ids else None
     )
     infos = await store.batch_get_trace_infos(msg.trace_ids, experiment_ids)
-    spans = await store.get_span_contents([i.trace_id for i in infos])
+    spans = await span_contents(request, infos)
     await _attach_assessments(request, infos)
     traces = [
         {

@@ -23,6 +23,7 @@ from aiotrack.api.messages import (
     repeated_string,
     string,
 )
+from aiotrack.api.trace_data import span_contents
 from aiotrack.api.traces import (
     DeleteTraces,
     DeleteTraceTag,
@@ -211,9 +212,8 @@ async def get_trace_artifact(request: web.Request) -> web.Response:
     request_id = request.query.get("request_id")
     if not request_id:
         raise BadRequest('Request must include the "request_id" query parameter.')
-    store = request.app[TRACE_STORE]
-    await store.get_trace_info(request_id)  # 404 for an unknown trace
-    spans = (await store.get_span_contents([request_id])).get(request_id, [])
+    info = await request.app[TRACE_STORE].get_trace_info(request_id)  # 404 when unknown
+    spans = (await span_contents(request, [info])).get(request_id, [])
     body = b'{"spans": [' + ", ".join(spans).encode() + b"]}"
     return web.Response(
         body=body,

@@ -8,6 +8,7 @@ times as JSON numbers (MLflow converts them back from strings).
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -121,12 +122,10 @@ def trace_info_v2_json(info: TraceInfo) -> dict[str, Any]:
         "request_id": info.trace_id,
         "experiment_id": info.experiment_id,
         "timestamp_ms": info.request_time,
+        # proto2 fields MLflow always sets: a trace still running answers 0.
+        "execution_time_ms": info.execution_duration or 0,
+        "status": v2_status(info.state),
     }
-    if info.execution_duration:
-        body["execution_time_ms"] = info.execution_duration
-    status = v2_status(info.state)
-    if status != "TRACE_STATUS_UNSPECIFIED":
-        body["status"] = status
     metadata = _truncated(info.metadata, MAX_METADATA_CHARS, MAX_METADATA_CHARS)
     if metadata:
         body["request_metadata"] = [{"key": k, "value": v} for k, v in metadata.items()]
@@ -163,9 +162,7 @@ def span_otel_json(content: str | bytes) -> dict[str, Any]:
     end = span.get("end_time_unix_nano")
     if end:
         body["end_time_unix_nano"] = int(end)
-    attrs = [
-        {"key": key, "value": _any_value(_loads_attribute(raw))} for key, raw in attributes.items()
-    ]
+    attrs = [_key_value(key, _loads_attribute(raw)) for key, raw in attributes.items()]
     if attrs:
         body["attributes"] = attrs
     events = [_event_json(event) for event in span.get("events") or []]
@@ -210,6 +207,10 @@ def _loads_attribute(raw: Any) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
+        pass
+    try:  # Python's json also reads NaN and Infinity, as MLflow's json.loads does
+        return json.loads(raw)
+    except ValueError:
         return raw
 
 
@@ -232,9 +233,16 @@ def _any_value(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         return {"array_value": _values([_any_value(item) for item in value])}
     if isinstance(value, dict):
-        pairs = [{"key": _sanitize(str(k)), "value": _any_value(v)} for k, v in value.items()]
+        pairs = [_key_value(_sanitize(str(k)), v) for k, v in value.items()]
         return {"kvlist_value": _values(pairs)}
     return {"string_value": _sanitize(str(value))}
+
+
+def _key_value(key: str, value: Any) -> dict[str, Any]:
+    """A ``KeyValue``: a None value leaves the ``value`` message unset (so absent)."""
+    if value is None:
+        return {"key": key}
+    return {"key": key, "value": _any_value(value)}
 
 
 def _values(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -257,10 +265,7 @@ def _event_json(event: dict[str, Any]) -> dict[str, Any]:
         body["time_unix_nano"] = time_ns
     if event.get("name"):
         body["name"] = event["name"]
-    attrs = [
-        {"key": key, "value": _any_value(value)}
-        for key, value in (event.get("attributes") or {}).items()
-    ]
+    attrs = [_key_value(key, value) for key, value in (event.get("attributes") or {}).items()]
     if attrs:
         body["attributes"] = attrs
     return body
@@ -278,10 +283,7 @@ def _link_json(link: dict[str, Any]) -> dict[str, Any] | None:
         "trace_id": base64.b64encode(trace_bytes).decode(),
         "span_id": base64.b64encode(span_bytes).decode(),
     }
-    attrs = [
-        {"key": key, "value": _any_value(value)}
-        for key, value in (link.get("attributes") or {}).items()
-    ]
+    attrs = [_key_value(key, value) for key, value in (link.get("attributes") or {}).items()]
     if attrs:
         body["attributes"] = attrs
     return body

@@ -36,6 +36,7 @@ from aiotrack.store.sql.trace_search import (
     encode_trace_page_token,
     trace_search_query,
 )
+from aiotrack.store.trace_base import TraceNotFound
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
     TRACE_NAME_TAG,
@@ -100,10 +101,6 @@ _INFO_COLUMNS = (
     *(getattr(TI, c) for c in TOKEN_COLUMNS.values()),
     *(getattr(TI, c) for c in COST_COLUMNS.values()),
 )
-
-
-class TraceNotFound(ResourceNotFound):
-    """A trace id no ``trace_info`` row has."""
 
 
 def _now_ms() -> int:

@@ -386,6 +386,7 @@ async def traces_get(target: Target, n_spans: int, reps: int = 3, chunk: int = 5
                 growth, size = (peak - base) / 2**20, len(body) / 2**20
                 spans = orjson.loads(body)["trace"]["spans"]
                 assert len(spans) == n_spans, f"get returned {len(spans)} of {n_spans} spans"
+        print(f"    fetches: {', '.join(f'{x:.3f}' for x in times)} s", flush=True)
         floor = await asyncio.to_thread(get_floor, target.backend_uri, trace_id)
     finally:
         await c.close()

@@ -165,12 +165,12 @@ def mixed_capacity(url: str, label: str) -> dict[str, Figures]:
     return results
 
 
-def trace_ceiling(backend: str) -> float:
+def trace_ceiling(backend: str, connections: int = 1) -> float:
     """`bench.tracedb.spans_ceiling` on a fresh database of ``backend``: spans/s."""
     with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
         uri = _backend_uri(backend, Path(tmp))
         try:
-            return spans_ceiling(uri)
+            return spans_ceiling(uri, connections=connections)
         finally:
             _drop_backend(uri)
 
@@ -343,9 +343,11 @@ def main() -> None:
     floor: dict[str, Figures] = {}
     ingest = [n for n in selected if n.startswith("traces-ingest")]
     if ingest:
+        more = (f"; 4 connections at once: {trace_ceiling(args.backend, 4):,.0f} spans/s"
+                if args.backend == "postgres" else "")  # fmt: skip
         print(f"Trace tables ceiling ({args.backend}, MLflow's trace_info/trace_tags/spans with "
-              f"their keys and indexes, 64 traces of 20 spans a commit, executemany): "
-              f"{trace_ceiling(args.backend):,.0f} spans/s", flush=True)  # fmt: skip
+              f"their keys and indexes, 64 traces of 20 spans a commit, multi-row inserts): one "
+              f"connection {trace_ceiling(args.backend):,.0f} spans/s{more}", flush=True)  # fmt: skip
     if (
         "log-metric 64 clients" in selected
         or ingest

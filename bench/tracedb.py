@@ -249,27 +249,27 @@ _CEILING_DDL = (
 )
 
 
-def spans_ceiling(backend_uri: str, traces: int = 4096, per_commit: int = 64,
-                  content_bytes: int = 700, n_spans: int = 20) -> float:  # fmt: skip
-    """Spans/s the database takes into MLflow's trace tables (``backend_uri`` must be an
-    empty database): per trace its row, two tags and ``n_spans`` span rows of
-    ``content_bytes`` of content; ``per_commit`` traces a transaction (what group commit of
-    64 exporters can reach at best), one multi-row insert per table, no server in between."""
-    rng = random.Random(3)
-    content = "x" * content_bytes
+def _create_ceiling_tables(backend_uri: str) -> None:
     with _connect(backend_uri) as (con, mark):
         cur = con.cursor()
         if mark == "?":
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
         for ddl in _CEILING_DDL:
             cur.execute(ddl)
         cur.execute(f"INSERT INTO experiments VALUES ({mark})", (1,))
         con.commit()
-        t0 = time.perf_counter()
-        now = 1_790_000_000_000
-        for _ in range(traces // per_commit):
+
+
+def _insert_traces(backend_uri: str, seed: int, commits: int, per_commit: int, content: str,
+                   n_spans: int) -> None:  # fmt: skip
+    rng = random.Random(seed)
+    now = 1_790_000_000_000
+    with _connect(backend_uri) as (con, mark):
+        cur = con.cursor()
+        if mark == "?":
+            cur.execute("PRAGMA synchronous=NORMAL")  # as aiotrack's writer
+            cur.execute("PRAGMA foreign_keys=ON")
+        for _ in range(commits):
             infos, tags, spans = [], [], []
             for _ in range(per_commit):
                 rid = "tr-" + rng.getrandbits(128).to_bytes(16, "big").hex()
@@ -286,4 +286,24 @@ def spans_ceiling(backend_uri: str, traces: int = 4096, per_commit: int = 64,
             _insert(cur, mark, "spans (trace_id, experiment_id, span_id, parent_span_id, name, "
                     "type, status, start_time_unix_nano, end_time_unix_nano, content)", spans)  # fmt: skip
             con.commit()
-        return (traces // per_commit) * per_commit * n_spans / (time.perf_counter() - t0)
+
+
+def spans_ceiling(backend_uri: str, traces: int = 4096, per_commit: int = 64,
+                  content_bytes: int = 700, n_spans: int = 20, connections: int = 1) -> float:  # fmt: skip
+    """Spans/s the database takes into MLflow's trace tables (``backend_uri`` must be an
+    empty database): per trace its row, two tags and ``n_spans`` span rows of
+    ``content_bytes`` of content; ``per_commit`` traces a transaction (what group commit of
+    64 exporters can reach at best), one multi-row insert per table, no server in between;
+    ``connections`` writers at once, each on a thread of its own (PostgreSQL; SQLite has one
+    writer at a time whatever the count)."""
+    import concurrent.futures
+
+    _create_ceiling_tables(backend_uri)
+    commits = traces // per_commit // connections
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        jobs = [pool.submit(_insert_traces, backend_uri, seed, commits, per_commit,
+                            "x" * content_bytes, n_spans) for seed in range(connections)]  # fmt: skip
+        for job in jobs:
+            job.result()
+    return connections * commits * per_commit * n_spans / (time.perf_counter() - t0)

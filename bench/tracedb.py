@@ -162,6 +162,14 @@ def _insert(cur: Any, mark: str, into: str, rows: list[tuple[Any, ...]]) -> None
     execute_values(cur, f"INSERT INTO {into} VALUES %s", rows, page_size=5000)
 
 
+def _serial(cur: Any, mark: str) -> None:
+    """No parallel plan on PostgreSQL: for a LIMIT 101 walk down the timestamp index it
+    chose a Gather Merge of 2 workers that took 270 ms where the serial plan took 29 ms (on a
+    loaded 2-core machine, 100k traces); the floor is the best plan, not the planner's pick."""
+    if mark != "?":
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+
+
 def search_floor(backend_uri: str, experiment_id: str, reps: int = 15) -> float:
     """Median seconds the database alone takes for what a tag-filtered newest-first search of
     100 must read: the page of trace rows (one past it, for the token), then their tags and
@@ -170,6 +178,7 @@ def search_floor(backend_uri: str, experiment_id: str, reps: int = 15) -> float:
     times = []
     with _connect(backend_uri) as (con, mark):
         cur = con.cursor()
+        _serial(cur, mark)
         for _ in range(reps):
             t = time.perf_counter()
             cur.execute(
@@ -200,6 +209,7 @@ def get_floor(backend_uri: str, trace_id: str, reps: int = 3) -> float:
     times = []
     with _connect(backend_uri) as (con, mark):
         cur = con.cursor()
+        _serial(cur, mark)
         for _ in range(reps):
             t = time.perf_counter()
             cur.execute(f"SELECT * FROM trace_info WHERE request_id = {mark}", (trace_id,))

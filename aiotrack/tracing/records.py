@@ -8,6 +8,7 @@ request by ``aiotrack.tracing.otlp`` and consumed by the trace store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,13 @@ class SpanRecord:
     ``span_id``/``parent_span_id`` are 16 hex digits. ``status`` is MLflow's span status code
     name (``OK``, ``ERROR`` or ``UNSET``); ``type`` the decoded ``mlflow.spanType`` attribute.
     ``content`` is the JSON text MLflow stores in ``spans.content`` (the translated span dict).
+    ``type`` is the span's own ``mlflow.spanType`` (MLflow's column does not take the type a
+    translator derives, which only ``content`` carries). Costs are in USD, finite or None.
+
+    Not columns: ``attributes`` (the translated attributes, JSON-encoded values, as in
+    ``content``), ``resource_attributes`` (its OTLP resource's), and ``usage_data`` /
+    ``cost_data``, the span's ``mlflow.chat.tokenUsage`` / ``mlflow.llm.cost`` objects as MLflow's
+    tree-aware trace aggregation reads them (``aiotrack.tracing.summary.aggregate_usage``).
     """
 
     trace_id: str
@@ -38,6 +46,10 @@ class SpanRecord:
     total_cost: float | None = None
     model_name: str | None = None
     model_provider: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    resource_attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    usage_data: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    cost_data: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def row(self, experiment_id: int) -> dict[str, Any]:
         """The ``spans`` row (``duration_ns`` is computed by the database)."""

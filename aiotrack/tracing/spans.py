@@ -250,8 +250,10 @@ def span_record(
     try:
         trace_hex = _hex_id(span.trace_id, 32)
         span_hex = _hex_id(span.span_id, 16)
-        # A parent id of zeros is still a parent (MLflow tests the bytes, not the number).
-        parent_hex = _hex_id(span.parent_span_id, 16) if span.parent_span_id else None
+        # An all-zero parent id means no parent (from_otel_proto tests the number).
+        parent_hex = (
+            _hex_id(span.parent_span_id, 16) if int.from_bytes(span.parent_span_id, "big") else None
+        )
         trace_id = "tr-" + trace_hex
 
         attributes: dict[str, Any] = {}

@@ -592,7 +592,12 @@ class VoltAgent(Translator):
 
 
 class LiveKit(GenAi):
-    INPUT_VALUE_KEYS: ClassVar[tuple[Any, ...] | None] = ("lk.user_input", "lk.user_transcript", "lk.chat_ctx", "lk.input_text")
+    INPUT_VALUE_KEYS: ClassVar[tuple[Any, ...] | None] = (
+        "lk.user_input",
+        "lk.user_transcript",
+        "lk.chat_ctx",
+        "lk.input_text",
+    )
     OUTPUT_VALUE_KEYS: ClassVar[tuple[Any, ...] | None] = (
         "lk.response.text",
         "lk.response.function_calls",

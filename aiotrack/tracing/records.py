@@ -76,12 +76,19 @@ class SpanRecord:
 class TraceSummary:
     """What one batch of spans says about one trace, as MLflow's ``log_spans`` derives it.
 
-    ``status`` is the trace state the root span implies (``OK``/``ERROR``), or None when the
-    batch has no root span. Previews are already truncated as MLflow truncates them. Token
-    usage keys are ``input_tokens``/``output_tokens``/``total_tokens`` (and the cache keys);
-    cost keys ``input_cost``/``output_cost``/``total_cost``. ``tags`` come from the root span's
-    ``mlflow.traceTag.*`` attributes and the resource attributes, validated, ready to store
-    (the trace name tag included; the store writes it to ``trace_info.trace_name`` too).
+    Times are ms since the epoch (``max_end_ms`` None only if no span has an end time).
+    ``status`` is the trace state the first root span implies (``OK``/``ERROR``), or None when
+    the batch has no root span (a new trace is then ``IN_PROGRESS``). Previews come from the
+    last root span, already truncated as MLflow truncates them; MLflow writes them only where
+    the trace has none yet. Token usage keys are ``input_tokens``/``output_tokens``/
+    ``total_tokens`` (plus the cache keys present); cost keys ``input_cost``/``output_cost``/
+    ``total_cost`` (USD); both empty when no span has any. For a trace that already has spans
+    stored, MLflow recomputes both over stored and new spans (``summary.aggregate_usage``).
+    ``session_id`` is written only if the trace has none; ``user_id`` (metadata
+    ``mlflow.trace.user``) only if not set. ``trace_name`` goes to ``trace_info.trace_name``.
+    ``tags`` are the resource attributes and the root spans' ``mlflow.traceTag.*`` attributes
+    (validated, the root's winning), without the trace name; the store merges them into the
+    trace's tags.
     """
 
     trace_id: str

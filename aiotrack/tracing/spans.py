@@ -172,6 +172,9 @@ def _attribute_json(value: AnyValue) -> str:
 
 
 def _hex_id(raw: bytes, width: int) -> str:
+    """``format(int, "0{width}x")`` of the big-endian id, as MLflow's encode_*_id write it."""
+    if len(raw) * 2 == width:
+        return raw.hex()
     return format(int.from_bytes(raw, "big"), f"0{width}x")
 
 

@@ -15,7 +15,12 @@ from typing import Any
 
 from aiotrack.tracing.jsonvalues import dump_attribute, try_json_loads
 from aiotrack.tracing.pricing import PriceCatalog
-from aiotrack.tracing.translators import EVENT_TRANSLATORS, TRANSLATORS
+from aiotrack.tracing.translators import (
+    EVENT_TRANSLATORS,
+    TRANSLATORS,
+    WATCHED_EVENTS,
+    may_translate,
+)
 
 __all__ = [
     "CHAT_TOOLS",
@@ -53,28 +58,47 @@ def translate_attributes(
     raises on odd input propagate, as in MLflow (where they fail the batch); only the cost
     computation swallows its errors.
     """
+    # Most spans (all from MLflow's own client) carry no key any translator reads: then only
+    # the model named in the inputs or outputs, and the cost, can be added.
+    relevant = may_translate(attributes)
     span_type_raw = attributes.get(SPAN_TYPE)
     span_type = try_json_loads(span_type_raw) if span_type_raw else None
-    if span_type in (None, "UNKNOWN") and (
-        mlflow_type := _first("translate_span_type", attributes)
+    if (
+        relevant
+        and span_type in (None, "UNKNOWN")
+        and (mlflow_type := _first("translate_span_type", attributes))
     ):
         span_type = mlflow_type
         attributes[SPAN_TYPE] = dump_attribute(mlflow_type)
 
-    if INPUTS not in attributes and (value := _io_value(attributes, events, inputs=True)):
+    events_relevant = relevant or any(e["name"] in WATCHED_EVENTS for e in events)
+    if (
+        INPUTS not in attributes
+        and events_relevant
+        and (value := _io_value(attributes, events, inputs=True))
+    ):
         attributes[INPUTS] = value
-    if OUTPUTS not in attributes and (value := _io_value(attributes, events, inputs=False)):
+    if (
+        OUTPUTS not in attributes
+        and events_relevant
+        and (value := _io_value(attributes, events, inputs=False))
+    ):
         attributes[OUTPUTS] = value
 
-    if CHAT_USAGE not in attributes and (usage := _token_usage(attributes)):
-        attributes[CHAT_USAGE] = dump_attribute(usage)
-    if MESSAGE_FORMAT not in attributes and (fmt := _first("get_message_format", attributes)):
-        attributes[MESSAGE_FORMAT] = dump_attribute(fmt)
-    if CHAT_TOOLS not in attributes and (tools := _first("get_tool_definitions", attributes)):
-        attributes[CHAT_TOOLS] = tools
-    if MODEL not in attributes and (model_name := _model_name(attributes)):
+    if relevant:
+        if CHAT_USAGE not in attributes and (usage := _token_usage(attributes)):
+            attributes[CHAT_USAGE] = dump_attribute(usage)
+        if MESSAGE_FORMAT not in attributes and (fmt := _first("get_message_format", attributes)):
+            attributes[MESSAGE_FORMAT] = dump_attribute(fmt)
+        if CHAT_TOOLS not in attributes and (tools := _first("get_tool_definitions", attributes)):
+            attributes[CHAT_TOOLS] = tools
+    if MODEL not in attributes and (model_name := _model_name(attributes, relevant)):
         attributes[MODEL] = dump_attribute(model_name)
-    if MODEL_PROVIDER not in attributes and (provider := _first("get_model_provider", attributes)):
+    if (
+        relevant
+        and MODEL_PROVIDER not in attributes
+        and (provider := _first("get_model_provider", attributes))
+    ):
         attributes[MODEL_PROVIDER] = dump_attribute(provider)
 
     # An agent span's usage is a rollup of its run: pricing it would hide its LLM spans' cost.
@@ -175,12 +199,16 @@ def _token_usage(attributes: dict[str, Any]) -> dict[str, int] | None:
     return None
 
 
-def _model_name(attributes: dict[str, Any]) -> Any:
-    if model_name := _first("get_model_name", attributes):
+def _model_name(attributes: dict[str, Any], relevant: bool) -> Any:
+    if relevant and (model_name := _first("get_model_name", attributes)):
         return model_name
     # Then the "model" field of the inputs, then of the outputs.
     for key in (INPUTS, OUTPUTS):
         if value := attributes.get(key):
+            # Only JSON text naming "model" (literally or through \u escapes) can hold the key;
+            # skipping the rest saves decoding every span's inputs and outputs.
+            if isinstance(value, str) and '"model"' not in value and "\\u" not in value:
+                continue
             try:
                 if isinstance(value, str):
                     value = json.loads(value)

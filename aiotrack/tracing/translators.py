@@ -16,7 +16,13 @@ from typing import Any, ClassVar
 
 from aiotrack.tracing.jsonvalues import dump_attribute, loads, try_json_loads
 
-__all__ = ["EVENT_TRANSLATORS", "TRANSLATORS", "Translator"]
+__all__ = [
+    "EVENT_TRANSLATORS",
+    "TRANSLATORS",
+    "WATCHED_EVENTS",
+    "Translator",
+    "may_translate",
+]
 
 Attrs = dict[str, Any]
 Events = list[dict[str, Any]]
@@ -689,3 +695,67 @@ TRANSLATORS: tuple[Translator, ...] = (
     Langfuse(),
 )
 EVENT_TRANSLATORS: tuple[Translator, ...] = (SpringAi(), LiveKit(), ClaudeCode())
+
+
+def _declared_keys(translator: Translator) -> set[str]:
+    keys: set[str] = set()
+    for name in dir(translator):
+        if name.endswith("_KEY") or name.endswith("_KEYS"):
+            value = getattr(translator, name)
+            values = value if isinstance(value, tuple) else (value,)
+            keys.update(item for item in values if isinstance(item, str))
+    return keys
+
+
+# Every attribute key a translator may read: its declared keys and those its methods name.
+# A span with none of them (nor one of the prefixes) gets nothing from any translator, so
+# translation.translate_attributes skips asking (MLflow client spans, typically).
+WATCHED_KEYS = frozenset(
+    set().union(*(_declared_keys(t) for t in TRANSLATORS))
+    | {
+        "gen_ai.agent.name",
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "span.type",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "user_prompt",
+        "new_context",
+        "tool_input",
+        "full_command",
+        "file_path",
+        "skill_name",
+        "subagent_type",
+        "response.model_output",
+        "ai.operationId",
+        "voltagent.operation_id",
+        "voltagent.conversation_id",
+        "usage.prompt_tokens",
+        "llm.usage.prompt_tokens",
+        "usage.completion_tokens",
+        "llm.usage.completion_tokens",
+        "usage.total_tokens",
+        "llm.usage.total_tokens",
+        "lmnr.span.type",
+    }
+)
+# LiveKit's "lk.*", Vercel's unpacked "ai.prompt.*"/"ai.response.*", Traceloop's patterns.
+WATCHED_PREFIXES = ("lk.", "ai.prompt.", "ai.response.", "gen_ai.prompt.", "gen_ai.completion.")
+# The events the event translators read (Claude Code's also need its span.type attribute).
+WATCHED_EVENTS = frozenset(
+    {
+        "gen_ai.system.message",
+        "gen_ai.user.message",
+        "gen_ai.assistant.message",
+        "gen_ai.choice",
+        "gen_ai.content.prompt",
+        "gen_ai.content.completion",
+    }
+)
+
+
+def may_translate(attributes: Attrs) -> bool:
+    """Whether any translator could answer anything for these attributes."""
+    return any(key in WATCHED_KEYS or key.startswith(WATCHED_PREFIXES) for key in attributes)

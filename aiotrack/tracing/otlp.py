@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
 
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -36,7 +35,6 @@ from aiotrack.tracing.summary import summarize
 __all__ = [
     "JSON",
     "PROTOBUF",
-    "ExportBatch",
     "OtlpError",
     "decode_export_request",
     "media_type_of",
@@ -61,25 +59,6 @@ class OtlpError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-
-
-@dataclass(slots=True)
-class ExportBatch:
-    """A decoded export request: its spans in request order, and a summary per trace.
-
-    ``traces`` maps each MLflow trace id to its ``TraceSummary`` (whose ``spans`` are that
-    trace's records). ``service_names`` are the known client names (``KNOWN_SERVICE_NAMES``)
-    the request's resources carry, for the caller's telemetry.
-    """
-
-    spans: list[SpanRecord] = field(default_factory=list)
-    traces: dict[str, TraceSummary] = field(default_factory=dict)
-    service_names: set[str] = field(default_factory=set)
-
-    @property
-    def completed_trace_ids(self) -> list[str]:
-        """Traces whose root span is in this batch (MLflow links these to ``x-mlflow-run-id``)."""
-        return [trace_id for trace_id, trace in self.traces.items() if trace.status is not None]
 
 
 def media_type_of(content_type: str | None) -> str:
@@ -135,27 +114,26 @@ def parse_export_request(body: bytes, media_type: str) -> ExportTraceServiceRequ
 
 def decode_export_request(
     body: bytes, media_type: str, *, prices: PriceCatalog | None = None
-) -> ExportBatch:
-    """Decode an OTLP export request into span records and per-trace summaries.
+) -> list[TraceSummary]:
+    """Decode an OTLP export request into one ``TraceSummary`` per trace (its ``spans`` are the
+    trace's ``SpanRecord``s), in order of each trace's first span.
 
-    ``media_type`` is ``PROTOBUF`` or ``JSON`` (see ``media_type_of``). Errors, in MLflow's
-    order: 400 ``INVALID_FORMAT``/``NO_SPANS`` for the body; 422 ``CANNOT_CONVERT`` for any
-    span without a trace or span id; then what MLflow's store would fail the batch on: 422
-    ``FAILED_TO_LOG`` (ids too long for their fields, values its translation or aggregation
-    trips over) or ``InvalidParameter`` (a session id or trace name too long). A request
-    whose resources hold no span decodes to an empty batch.
+    ``media_type`` is ``PROTOBUF`` or ``JSON`` (see ``media_type_of``); ``prices`` prices LLM
+    spans (no cost without it). Errors, in MLflow's order: 400 ``INVALID_FORMAT``/``NO_SPANS``
+    for the body; 422 ``CANNOT_CONVERT`` for any span without a trace or span id; then what
+    MLflow's store would fail the batch on: 422 ``FAILED_TO_LOG`` (ids too long for their
+    fields, values its translation or aggregation trips over) or ``InvalidParameter`` (a
+    session id or trace name too long). A request whose resources hold no span decodes to [].
     """
     request = parse_export_request(body, media_type)
-    batch = ExportBatch()
+    records: list[SpanRecord] = []
     storage_error: SpanStorageError | None = None
     for resource_spans in request.resource_spans:
         resource = resource_info(resource_spans.resource)
-        if resource.service_name:
-            batch.service_names.add(resource.service_name)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 try:
-                    batch.spans.append(span_record(span, resource, prices))
+                    records.append(span_record(span, resource, prices))
                 except SpanConversionError as exc:
                     # MLflow converts every span before it stores any.
                     raise OtlpError(422, CANNOT_CONVERT) from exc
@@ -164,9 +142,8 @@ def decode_export_request(
     if storage_error is not None:
         raise OtlpError(422, FAILED_TO_LOG) from storage_error
     try:
-        batch.traces = summarize(batch.spans)
+        return list(summarize(records).values())
     except AiotrackError:
         raise
     except Exception as exc:
         raise OtlpError(422, FAILED_TO_LOG) from exc
-    return batch

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from aiotrack.errors import AiotrackError
-from aiotrack.tracing.otlp import ExportBatch, OtlpError, decode_export_request
+from aiotrack.tracing.otlp import OtlpError, decode_export_request
 from aiotrack.tracing.pricing import ModelCatalog
+from aiotrack.tracing.records import TraceSummary
 from tests.servers import REPO_ROOT
 from tests.services import unavailable
 
@@ -139,7 +140,7 @@ def assert_same_as_mlflow(
     body: bytes,
     content_type: str = "application/x-protobuf",
     catalog: ModelCatalog | None = None,
-) -> ExportBatch | None:
+) -> list[TraceSummary] | None:
     """Decode ``body`` with aiotrack and with MLflow; assert the same answer and the same rows.
 
     Compared: the HTTP outcome (status and detail, or MLflow error code and message), every
@@ -149,7 +150,7 @@ def assert_same_as_mlflow(
     expected = oracle.ingest(body, content_type)
     media_type = content_type.split(";")[0].strip()
     try:
-        batch = decode_export_request(body, media_type, prices=catalog)
+        traces = decode_export_request(body, media_type, prices=catalog)
     except OtlpError as exc:
         assert (exc.status, {"detail": exc.detail}) == (expected["status"], expected["body"])
         return None
@@ -162,7 +163,11 @@ def assert_same_as_mlflow(
         return None
     assert expected["status"] == 200, expected["body"]
 
-    rows = {(r.trace_id, r.span_id): {**r.row(0), "experiment_id": None} for r in batch.spans}
+    rows = {
+        (r.trace_id, r.span_id): {**r.row(0), "experiment_id": None}
+        for trace in traces
+        for r in trace.spans
+    }
     stored = {
         (r["trace_id"], r["span_id"]): {**r, "experiment_id": None} for r in expected["spans"]
     }
@@ -173,8 +178,9 @@ def assert_same_as_mlflow(
             raise AssertionError(f"{key}: content equal as JSON but not byte for byte")
         assert row == stored[key], key
 
-    assert batch.traces.keys() == expected["traces"].keys()
-    for trace_id, summary in batch.traces.items():
+    assert [t.trace_id for t in traces] == list(expected["traces"])
+    for summary in traces:
+        trace_id = summary.trace_id
         mlflow_trace = expected["traces"][trace_id]
         info = mlflow_trace["info"]
         mine = {
@@ -194,4 +200,4 @@ def assert_same_as_mlflow(
         tags = {k: v for k, v in mlflow_trace["tags"].items() if k not in _STORE_TAGS}
         assert summary.tags == tags, trace_id
         assert summary.user_id == mlflow_trace["metadata"].get("mlflow.trace.user"), trace_id
-    return batch
+    return traces

@@ -31,16 +31,16 @@ OK = (Status.STATUS_CODE_OK, "")
 
 @pytest.mark.parametrize("scenario", ["chat", "error", "wide"])
 def test_mlflow_client_spans(oracle: Oracle, catalog: ModelCatalog, scenario: str) -> None:
-    batch = assert_same_as_mlflow(oracle, oracle.client_body(scenario), catalog=catalog)
-    assert batch is not None and batch.spans
+    traces = assert_same_as_mlflow(oracle, oracle.client_body(scenario), catalog=catalog)
+    assert traces is not None and traces[0].spans
 
 
 def test_mlflow_client_spans_priced_only_with_a_catalog(oracle: Oracle) -> None:
     """Without a catalog nothing is priced: MLflow prices gpt-4o-mini, so the rows differ."""
     from aiotrack.tracing.otlp import decode_export_request
 
-    batch = decode_export_request(oracle.client_body("chat"), "application/x-protobuf")
-    assert all(record.total_cost is None for record in batch.spans)
+    traces = decode_export_request(oracle.client_body("chat"), "application/x-protobuf")
+    assert all(record.total_cost is None for trace in traces for record in trace.spans)
 
 
 def _genai_chat(trace_id: bytes, root: bytes) -> Span:
@@ -105,13 +105,13 @@ def test_genai_semconv_trace(oracle: Oracle, catalog: ModelCatalog) -> None:
             end=T0 + 90_000_000,
         ),
     ]
-    batch = assert_same_as_mlflow(
+    traces = assert_same_as_mlflow(
         oracle,
         body(*spans, resource={"service.name": "my-agent", "deployment": 3}),
         catalog=catalog,
     )
-    assert batch is not None
-    (summary,) = batch.traces.values()
+    assert traces is not None
+    (summary,) = traces
     assert summary.session_id == "conv-42" and summary.trace_name == "weather agent"
 
 

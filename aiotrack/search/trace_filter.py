@@ -136,6 +136,7 @@ _LIST_OPS = frozenset({"IN", "NOT IN"})
 #: sqlparse reads these bare words as SQL names, not identifiers; MLflow accepts only
 #: ``timestamp <op> <integer>`` of them (and ``timestamp [ASC|DESC]`` in order_by).
 _BUILTIN_WORDS = frozenset({"timestamp", "text"})
+_DOTTED_PREFIX = re.compile(r"\w+\.(?:\w+\.)*(?=[\s<>=!]|$)")
 _RAW_TOKEN = re.compile(r"[<>=!]+|[\w.]+|\S")
 
 
@@ -320,9 +321,22 @@ def _builtin_clause(scanner: _Scanner, word: str) -> InvalidParameter:
     )
 
 
+def _read_identifier(scanner: _Scanner) -> _Ident:
+    """The scanner's identifier, or one ending in a dot (``feedback.``, ``span.attributes.``),
+    which sqlparse reads as an identifier with an empty last part."""
+    scanner.at_end()
+    m = _DOTTED_PREFIX.match(scanner.text, scanner.pos)
+    if m is None:
+        return scanner.read_identifier()
+    scanner.pos = m.end()
+    text = m.group()
+    prefix, _, key = text.partition(".")
+    return _Ident(prefix, key, text)
+
+
 def _clause(scanner: _Scanner) -> _Parsed:
     start = scanner.pos
-    ident = scanner.read_identifier()
+    ident = _read_identifier(scanner)
     if ident.prefix is None and ident.key.lower() in _BUILTIN_WORDS:
         op_start = scanner.pos
         op = scanner.read_op()

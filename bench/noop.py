@@ -3,8 +3,9 @@
 ``python -m bench.noop PORT`` answers the routes the write scenarios use, on aiohttp and uvloop
 as aiotrack does, without a database: ``experiments/create`` and ``runs/create`` return ids,
 any other POST reads its body and returns ``{}``; ``/v1/traces`` (OTLP) reads its body and
-returns the empty protobuf ``ExportTraceServiceResponse``. What the log-metric scenario measures against
-it is what the same machine gives a server that costs nothing per request.
+returns the empty protobuf ``ExportTraceServiceResponse``. What the log-metric and
+traces-ingest scenarios measure against it is what the same machine gives a server that costs
+nothing per request.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ server's figures and the ratio of aiotrack to the better mlflow configuration ("
 is better, whichever direction "better" is for that figure). With log-metric (and --scale) the
 same write scenarios also run against `bench.noop`, a handler that does nothing: its "no-op"
 column is the floor the load generator and the kernel set on this machine (traces-ingest gets
-one too). The reference server comes from ``--reference`` (a virtualenv; its mlflow version goes
-into the column's label), else ``AIOTRACK_MLFLOW_REFERENCE``, else ``.venv-ref``. Results are also written as JSON to
+one too, and prints the trace tables' insert ceiling). The reference server comes from
+``--reference`` (a virtualenv; its mlflow version goes into the column's label), else
+``AIOTRACK_MLFLOW_REFERENCE``, else ``.venv-ref``. Results are also written as JSON to
 ``bench/out/``. Only 127.0.0.1 is contacted; every load loop is bounded in time and count.
 """
 

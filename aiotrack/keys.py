@@ -8,10 +8,12 @@ from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
 from aiotrack.store.base import TrackingStore
 from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
+from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.ui_queries import UiQueries
 
 __all__ = [
     "ARTIFACT_STORAGE",
+    "ASSESSMENT_STORE",
     "CONFIG",
     "LOGGED_MODEL_STORE",
     "REGISTRY_STORE",
@@ -28,3 +30,5 @@ ARTIFACT_STORAGE = web.AppKey("artifact_storage", ArtifactStorage)
 LOGGED_MODEL_STORE = web.AppKey("logged_model_store", LoggedModelStore)
 #: The model registry (``--registry-store-uri``, by default the tracking database).
 REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
+#: Assessments of traces (in the tracking database; SQL backends only).
+ASSESSMENT_STORE = web.AppKey("assessment_store", SqlAssessmentStore)

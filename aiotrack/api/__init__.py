@@ -7,6 +7,7 @@ from aiohttp import web
 from aiotrack.api import (
     artifact_proxy,
     artifacts,
+    assessments,
     experiments,
     inputs,
     logged_models,
@@ -32,6 +33,8 @@ _TABLES = (
     registry.routes,
     logged_models.routes,
 )
+#: Route tables of MLflow 3 RPCs that MLflow binds under the v3 prefixes only.
+_V3_TABLES = (assessments.routes,)
 
 
 def add_routes(app: web.Application, prefix: str = "") -> None:
@@ -41,6 +44,10 @@ def add_routes(app: web.Application, prefix: str = "") -> None:
     router.add_get(f"{prefix}/version", meta.version)
     for api in V3_PREFIXES:
         router.add_get(f"{prefix}{api}/mlflow/server-info", meta.server_info)
+        for table in _V3_TABLES:
+            for route in table:
+                assert isinstance(route, web.RouteDef)
+                router.add_route(route.method, f"{prefix}{api}{route.path}", route.handler)
     for api in V2_PREFIXES:
         for table in _TABLES:
             for route in table:

@@ -22,9 +22,13 @@ from aiohttp import web
 
 from aiotrack.api.codec import json_response
 from aiotrack.api.messages import Message, boolean, enum, message, read_json_body, string
-from aiotrack.errors import InvalidParameter
+from aiotrack.errors import InvalidParameter, NotImplementedFeature
 from aiotrack.keys import ASSESSMENT_STORE
-from aiotrack.store.sql.assessments import ExpectationUpdate, FeedbackUpdate
+from aiotrack.store.sql.assessments import (
+    ExpectationUpdate,
+    FeedbackUpdate,
+    SqlAssessmentStore,
+)
 from aiotrack.tracing.assessments import (
     SOURCE_TYPES,
     AssessmentError,
@@ -219,6 +223,16 @@ def parse_assessment(data: Mapping[str, Any]) -> NewAssessment:
     return _to_new(AssessmentMessage.from_json(data), _Raw(data))
 
 
+def _store(request: web.Request) -> SqlAssessmentStore:
+    store = request.app.get(ASSESSMENT_STORE)
+    if store is None:  # the ./mlruns file store
+        raise NotImplementedFeature(
+            "Trace assessments are not supported by aiotrack on a file-store backend "
+            "(--backend-store-uri ./mlruns); use a database backend such as sqlite:///mlflow.db"
+        )
+    return store
+
+
 def _snake(path: str) -> str:
     return _CAMEL_HUMP.sub(r"_\1", path.strip()).lower()
 
@@ -228,15 +242,13 @@ async def create_assessment(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     msg = CreateAssessment.from_json(body)
     new = _to_new(msg.assessment, _Raw(body.get("assessment") or {}))
-    created = await request.app[ASSESSMENT_STORE].create_assessment(
-        request.match_info["trace_id"], new
-    )
+    created = await _store(request).create_assessment(request.match_info["trace_id"], new)
     return json_response({"assessment": assessment_json(created)})
 
 
 @routes.get("/mlflow/traces/{trace_id}/assessments/{assessment_id}")
 async def get_assessment(request: web.Request) -> web.Response:
-    found = await request.app[ASSESSMENT_STORE].get_assessment(
+    found = await _store(request).get_assessment(
         request.match_info["trace_id"], request.match_info["assessment_id"]
     )
     return json_response({"assessment": assessment_json(found)})
@@ -268,7 +280,7 @@ async def update_assessment(request: web.Request) -> web.Response:
                 "The `valid` field of an assessment cannot be updated: an assessment that "
                 "overrides another marks that one invalid."
             )
-    updated = await request.app[ASSESSMENT_STORE].update_assessment(
+    updated = await _store(request).update_assessment(
         request.match_info["trace_id"], request.match_info["assessment_id"], **changes
     )
     return json_response({"assessment": assessment_json(updated)})
@@ -276,7 +288,7 @@ async def update_assessment(request: web.Request) -> web.Response:
 
 @routes.delete("/mlflow/traces/{trace_id}/assessments/{assessment_id}")
 async def delete_assessment(request: web.Request) -> web.Response:
-    await request.app[ASSESSMENT_STORE].delete_assessment(
+    await _store(request).delete_assessment(
         request.match_info["trace_id"], request.match_info["assessment_id"]
     )
     return json_response({})

@@ -8,19 +8,11 @@ from typing import cast
 
 from aiohttp import web
 
-from aiotrack.keys import (
-    ASSESSMENT_STORE,
-    CONFIG,
-    LOGGED_MODEL_STORE,
-    REGISTRY_STORE,
-    TRACKING_STORE,
-    UI_QUERIES,
-)
+from aiotrack.keys import CONFIG, LOGGED_MODEL_STORE, REGISTRY_STORE, TRACKING_STORE, UI_QUERIES
 from aiotrack.store.file.logged_models import FileLoggedModelStore
 from aiotrack.store.file.tracking import FileTrackingStore
 from aiotrack.store.file.unsupported import UnsupportedOnFileStore
 from aiotrack.store.registry_base import RegistryStore
-from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.ui_queries import UiQueries
 
 __all__ = ["file_backend"]
@@ -43,7 +35,6 @@ async def file_backend(app: web.Application) -> AsyncIterator[None]:
     app[UI_QUERIES] = cast(UiQueries, UnsupportedOnFileStore("The run table of the web UI"))
     app[LOGGED_MODEL_STORE] = FileLoggedModelStore(store.root)
     app[REGISTRY_STORE] = unsupported_registry()
-    app[ASSESSMENT_STORE] = cast(SqlAssessmentStore, UnsupportedOnFileStore("Trace assessments"))
     log.info("Tracking store: file store at %s", store.root.root)
     yield
 

@@ -21,6 +21,7 @@ from aiotrack.store.sql.assessments import (
     ExpectationUpdate,
     FeedbackUpdate,
     SqlAssessmentStore,
+    write_trace_assessments,
 )
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.migrate import ensure_schema
@@ -459,3 +460,33 @@ async def test_assessments_for_more_traces_than_one_chunk(store: SqlAssessmentSt
     ids = [f"tr-{i:032x}" for i in range(1200)] + [T3]
     found = await store.assessments_for_traces(ids)
     assert list(found) == [T3]
+
+
+# -- assessments carried by StartTraceV3 ------------------------------------------------------
+
+
+async def test_write_trace_assessments(store: SqlAssessmentStore, db: Database) -> None:
+    existing = await store.create_assessment(T1, _feedback(1.0, assessment_id="a-kept"))
+    other = await store.create_assessment(T2, _feedback(1.0, assessment_id="a-other"))
+    carried = [
+        _feedback(2.0, assessment_id="a-kept", name="merged"),
+        new_assessment("expectation", name="e", value="x", overrides="a-unchecked"),
+        _feedback(3.0, assessment_id="a-twice"),
+        _feedback(4.0, assessment_id="a-twice"),
+    ]
+    await db.run_write(lambda conn: write_trace_assessments(conn, T1, 7, 99, carried))
+    rows = {r["assessment_id"]: r for r in await _rows(db, trace_id=T1)}
+    assert len(rows) == 3 and existing.assessment_id in rows
+    assert (rows["a-kept"]["name"], rows["a-kept"]["value"]) == ("merged", "2.0")
+    assert rows["a-twice"]["value"] == "4.0"
+    assert {r["trace_timestamp_ms"] for r in rows.values()} == {99}
+    assert (await _row(db, other.assessment_id))["trace_timestamp_ms"] == TRACE_MS[T2]
+    with pytest.raises(InvalidParameter) as err:
+        await db.run_write(
+            lambda conn: write_trace_assessments(
+                conn, T1, 7, 99, [_feedback(assessment_id="a-other")]
+            )
+        )
+    assert err.value.message == "Assessment with ID 'a-other' belongs to another trace."
+    await db.run_write(lambda conn: write_trace_assessments(conn, T3, 7, 5, []))
+    assert await _rows(db, trace_id=T3) == []

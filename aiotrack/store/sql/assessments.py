@@ -38,6 +38,7 @@ __all__ = [
     "SqlAssessmentStore",
     "load_assessments",
     "new_assessment_id",
+    "write_trace_assessments",
 ]
 
 A = SqlAssessments
@@ -114,6 +115,89 @@ def load_assessments(conn: Connection, trace_ids: Sequence[str]) -> dict[str, li
     return out
 
 
+def _entity_of(new: NewAssessment, trace_id: str, now: int) -> Assessment:
+    return Assessment(
+        assessment_id=new.assessment_id or new_assessment_id(),
+        trace_id=trace_id,
+        name=new.name,
+        kind=new.kind,
+        value=new.value,
+        source_type=new.source_type,
+        source_id=new.source_id,
+        created_ms=new.create_time_ms or now,
+        updated_ms=new.last_update_time_ms or now,
+        error=new.error,
+        rationale=new.rationale,
+        metadata=new.metadata,
+        span_id=new.span_id,
+        run_id=new.run_id,
+        overrides=new.overrides,
+        valid=True,
+    )
+
+
+def _row_values(a: Assessment, experiment_id: int, trace_timestamp_ms: int) -> dict[str, Any]:
+    """The ``assessments`` row of a new assessment, as MLflow's ``from_mlflow_entity``."""
+    aggregate_value, is_numeric = aggregate(a.value)
+    return {
+        "assessment_id": a.assessment_id,
+        "trace_id": a.trace_id,
+        "name": a.name,
+        "assessment_type": a.kind,
+        "value": stored_json(a.value),
+        "error": a.error.stored() if a.error is not None else None,
+        "created_timestamp": a.created_ms,
+        "last_updated_timestamp": a.updated_ms,
+        "source_type": a.source_type,
+        "source_id": a.source_id,
+        "run_id": a.run_id,
+        "span_id": a.span_id,
+        "rationale": a.rationale,
+        "overrides": a.overrides,
+        "valid": True,
+        "assessment_metadata": json.dumps(a.metadata) if a.metadata else None,
+        "experiment_id": experiment_id,
+        "trace_timestamp_ms": trace_timestamp_ms,
+        "aggregate_value": aggregate_value,
+        "is_numeric_value": is_numeric,
+    }
+
+
+def write_trace_assessments(
+    conn: Connection,
+    trace_id: str,
+    experiment_id: int,
+    timestamp_ms: int,
+    assessments: Sequence[NewAssessment],
+) -> None:
+    """``StartTraceV3``'s part: store the assessments a ``TraceInfo`` carries, as MLflow's
+    ``start_trace`` does, inside the caller's write transaction (the trace row must exist).
+
+    An assessment whose id is already stored on this trace is overwritten (MLflow merges by id);
+    one whose id belongs to another trace is a 400. Every assessment of the trace then takes
+    the trace's ``experiment_id`` and ``timestamp_ms``. ``overrides`` is stored unchecked."""
+    now = now_ms()
+    # A repeated id: the last one wins, as MLflow's merge of the same id twice.
+    by_id = {e.assessment_id: e for e in (_entity_of(new, trace_id, now) for new in assessments)}
+    entities = list(by_id.values())
+    ids = list(by_id)
+    if ids:
+        foreign = conn.execute(
+            select(A.assessment_id).where(A.assessment_id.in_(ids), A.trace_id != trace_id)
+        ).first()
+        if foreign is not None:
+            raise InvalidParameter(
+                f"Assessment with ID '{foreign.assessment_id}' belongs to another trace."
+            )
+        conn.execute(delete(A).where(A.trace_id == trace_id, A.assessment_id.in_(ids)))
+        conn.execute(insert(A), [_row_values(a, experiment_id, timestamp_ms) for a in entities])
+    conn.execute(
+        update(A)
+        .where(A.trace_id == trace_id)
+        .values(experiment_id=experiment_id, trace_timestamp_ms=timestamp_ms)
+    )
+
+
 def _row(conn: Connection, trace_id: str, assessment_id: str) -> Any:
     """The assessment row, or MLflow's 404: the trace is named when it is the one missing."""
     row = conn.execute(
@@ -152,25 +236,7 @@ class SqlAssessmentStore:
             trace = conn.execute(stmt.with_for_update() if dialect_locks else stmt).first()
             if trace is None:
                 raise ResourceNotFound(f"Trace with ID '{trace_id}' not found.")
-            now = now_ms()
-            entity = Assessment(
-                assessment_id=new.assessment_id or new_assessment_id(),
-                trace_id=trace_id,
-                name=new.name,
-                kind=new.kind,
-                value=new.value,
-                source_type=new.source_type,
-                source_id=new.source_id,
-                created_ms=new.create_time_ms or now,
-                updated_ms=new.last_update_time_ms or now,
-                error=new.error,
-                rationale=new.rationale,
-                metadata=new.metadata,
-                span_id=new.span_id,
-                run_id=new.run_id,
-                overrides=new.overrides,
-                valid=True,
-            )
+            entity = _entity_of(new, trace_id, now_ms())
             if new.overrides:
                 overridden = conn.execute(
                     select(A.assessment_id).where(
@@ -195,30 +261,8 @@ class SqlAssessmentStore:
                         f"Failed to create assessment for trace '{trace_id}' due to a "
                         f"constraint violation: assessment ID '{new.assessment_id}' is taken."
                     )
-            aggregate_value, is_numeric = aggregate(entity.value)
             conn.execute(
-                insert(A).values(
-                    assessment_id=entity.assessment_id,
-                    trace_id=trace_id,
-                    name=entity.name,
-                    assessment_type=entity.kind,
-                    value=stored_json(entity.value),
-                    error=entity.error.stored() if entity.error is not None else None,
-                    created_timestamp=entity.created_ms,
-                    last_updated_timestamp=entity.updated_ms,
-                    source_type=entity.source_type,
-                    source_id=entity.source_id,
-                    run_id=entity.run_id,
-                    span_id=entity.span_id,
-                    rationale=entity.rationale,
-                    overrides=entity.overrides,
-                    valid=True,
-                    assessment_metadata=json.dumps(entity.metadata) if entity.metadata else None,
-                    experiment_id=trace.experiment_id,
-                    trace_timestamp_ms=trace.timestamp_ms,
-                    aggregate_value=aggregate_value,
-                    is_numeric_value=is_numeric,
-                )
+                insert(A).values(_row_values(entity, trace.experiment_id, trace.timestamp_ms))
             )
             return entity
 

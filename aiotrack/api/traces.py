@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from aiotrack.api.assessments import parse_assessment
 from aiotrack.api.codec import json_response
 from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.messages import (
@@ -117,7 +118,12 @@ def trace_tag_key(key: str, operation: str) -> str:
 async def start_trace(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     info = parse_start_trace(body)
-    stored = await request.app[TRACE_STORE].start_trace(info)
+    raw = ((body.get("trace") or {}).get("trace_info") or {}).get("assessments") or []
+    if not isinstance(raw, list):
+        raise InvalidParameter(f"Invalid value {raw!r} for parameter 'assessments' supplied.")
+    news = [parse_assessment(_object(a, "assessments")) for a in raw]
+    stored = await request.app[TRACE_STORE].start_trace(info, news)
+    await _attach_assessments(request, [stored])
     return json_response({"trace": {"trace_info": trace_info_json(stored)}})
 
 

@@ -251,11 +251,6 @@ def test_trace_infos_carry_assessments(trace_id: str, experiment_id: str) -> Non
     }
 
 
-@pytest.mark.xfail(
-    TARGET == "aiotrack",
-    reason="StartTraceV3 does not store the assessments a TraceInfo carries yet "
-    "(aiotrack.store.sql.assessments.write_trace_assessments is not wired into start_trace)",
-)
 def test_feedback_logged_inside_the_active_trace(
     fluent: str, experiment_id: str, sync_traces: None
 ) -> None:

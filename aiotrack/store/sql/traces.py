@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from aiotrack.errors import InvalidParameter, ResourceNotFound
+from aiotrack.store.sql.assessments import write_trace_assessments
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.dialects import insert_ignore, upsert
 from aiotrack.store.sql.schema.logged_models import SqlEntityAssociation
@@ -37,6 +38,7 @@ from aiotrack.store.sql.trace_search import (
     trace_search_query,
 )
 from aiotrack.store.trace_base import TraceNotFound
+from aiotrack.tracing.assessments import NewAssessment
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
     TRACE_NAME_TAG,
@@ -279,9 +281,12 @@ class SqlTraceStore:
 
     # -- start ------------------------------------------------------------------------------
 
-    async def start_trace(self, info: TraceInfo) -> TraceInfo:
-        """Record a finished trace's info (``StartTraceV3``); merge with what its spans
-        already wrote when they arrived first. Answers the stored info."""
+    async def start_trace(
+        self, info: TraceInfo, assessments: Sequence[NewAssessment] = ()
+    ) -> TraceInfo:
+        """Record a finished trace's info (``StartTraceV3``) and the assessments it carries;
+        merge with what its spans already wrote when they arrived first. Answers the stored
+        info (without assessments)."""
         trace_name = validate_trace_name(info.tags.get(TRACE_NAME_TAG))
         metadata = dict(info.metadata)
         columns = analytics_columns(metadata)
@@ -343,6 +348,9 @@ class SqlTraceStore:
                 )
             _upsert_pairs(conn, self.db.dialect, TT, trace_id, tags)
             _upsert_pairs(conn, self.db.dialect, TM, trace_id, metadata)
+            write_trace_assessments(
+                conn, trace_id, exp.experiment_id, info.request_time, assessments
+            )
             return load_trace_infos(conn, [trace_id])[trace_id]
 
         return await self.db.run_write(write)

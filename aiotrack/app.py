@@ -16,6 +16,8 @@ from aiotrack.keys import (
     CONFIG,
     LOGGED_MODEL_STORE,
     REGISTRY_STORE,
+    SPAN_WRITER,
+    TRACE_STORE,
     TRACKING_STORE,
     UI_QUERIES,
 )
@@ -25,6 +27,8 @@ from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.registry import SqlRegistryStore
+from aiotrack.store.sql.span_writer import SpanWriter
+from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.sql.urls import redact, to_async_url
@@ -85,6 +89,8 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     logged_models = SqlLoggedModelStore(db)
     store.writer.hooks.append(logged_models.link_metrics)  # metrics with a model_id
     app[LOGGED_MODEL_STORE] = logged_models
+    app[TRACE_STORE] = SqlTraceStore(db)
+    app[SPAN_WRITER] = SpanWriter(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()

@@ -161,9 +161,7 @@ def test_start_span_attributes_inputs_outputs(trace_env: TraceEnv) -> None:
     assert [s.to_dict() for s in again.data.spans] == [s.to_dict() for s in trace.data.spans]
 
 
-def test_async_export_flushed(
-    trace_env: TraceEnv, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_async_export_flushed(trace_env: TraceEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "true")
     point_tracing_at(trace_env.url)  # a new exporter, now asynchronous
     mlflow.set_experiment(experiment_id=trace_env.experiment_id)
@@ -214,9 +212,7 @@ def test_get_trace_and_search_dataframe(trace_env: TraceEnv) -> None:
         assert trace is not None and trace.info.trace_id == trace_id
     as_list = mlflow.search_traces(locations=[trace_env.experiment_id], return_type="list")
     assert [t.info.trace_id for t in as_list] == list(frame["trace_id"])
-    infos = trace_env.client.search_traces(
-        locations=[trace_env.experiment_id], include_spans=False
-    )
+    infos = trace_env.client.search_traces(locations=[trace_env.experiment_id], include_spans=False)
     assert [t.info.trace_id for t in infos] == list(frame["trace_id"])
     assert all(t.data.spans == [] for t in infos)
 
@@ -388,4 +384,3 @@ def test_delete_traces_by_timestamp(trace_env: TraceEnv) -> None:
     assert deleted == 2
     left = {t.info.trace_id for t in client.search_traces(locations=[trace_env.experiment_id])}
     assert left == set(ids[4:])
-

@@ -246,14 +246,38 @@ def read_plan(url: str, experiment_ids: list[str]) -> dict[str, Any]:
     return normalise(answers)  # type: ignore[no-any-return]
 
 
+def first_difference(a: Any, b: Any, path: str = "$") -> str | None:
+    """The JSON path of the first place ``a`` and ``b`` differ, with both values there."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key}: {a.get(key, '<absent>')!r} != {b.get(key, '<absent>')!r}"
+            found = first_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items != {len(b)} items"
+        return None
+    return None if a == b else f"{path}: {a!r} != {b!r}"
+
+
 def assert_same(writer: str, before: dict[str, Any], reader: str, after: dict[str, Any]) -> None:
     for name, answer in before.items():
         assert answer[0] == 200, f"{writer}: {name} answered {json.dumps(answer)[:1500]}"
-    differing = [name for name in before if before[name] != after.get(name)]
-    assert not differing, "\n".join(
-        f"{name}:\n  {writer}: {json.dumps(before[name])[:1500]}\n"
-        f"  {reader}: {json.dumps(after.get(name))[:1500]}"
-        for name in differing[:5]
+    differing = {
+        name: first_difference(before[name], after.get(name))
+        for name in before
+        if before[name] != after.get(name)
+    }
+    assert not differing, (
+        f"{len(differing)} of {len(before)} answers differ ({writer} != {reader}):\n"
+        + "\n".join(f"  {name}: {where}" for name, where in differing.items())
     )
 
 

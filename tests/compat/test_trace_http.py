@@ -128,7 +128,18 @@ def test_v3_get_trace_with_spans(logged: Logged) -> None:
         expected = logged.traces[trace_id]
         assert trace.info == expected.info
         assert span_dicts(trace) == span_dicts(expected)
-        assert {s["name"] for s in body["trace"]["spans"]} == {f"root{logged.trace_ids.index(trace_id)}", "child"}
+        assert {s["name"] for s in body["trace"]["spans"]} == {
+            f"root{logged.trace_ids.index(trace_id)}",
+            "child",
+        }
+        for span in body["trace"]["spans"]:
+            # The OTLP span message as MLflow's SQL store rebuilds it (Span.to_otel_proto).
+            assert set(span) - {"parent_span_id", "events"} == {
+                "trace_id", "span_id", "name", "kind", "start_time_unix_nano",
+                "end_time_unix_nano", "attributes", "status",
+            }  # fmt: skip
+            assert span["kind"] == "SPAN_KIND_INTERNAL"
+            assert isinstance(span["start_time_unix_nano"], int)
     failed = logged.traces[logged.trace_ids[2]]
     assert failed.info.state.value == "ERROR"
 
@@ -350,9 +361,7 @@ ERRORS: list[tuple[str, str, str, dict[str, Any] | None, Any, int, str, str | No
 
 def _fill(value: Any, logged: Logged) -> Any:
     if isinstance(value, str):
-        return value.replace("{exp}", logged.experiment_id).replace(
-            "{trace}", logged.trace_ids[0]
-        )
+        return value.replace("{exp}", logged.experiment_id).replace("{trace}", logged.trace_ids[0])
     if isinstance(value, dict):
         return {k: _fill(v, logged) for k, v in value.items()}
     if isinstance(value, list):

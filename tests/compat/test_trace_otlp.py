@@ -254,7 +254,11 @@ def otlp_json(trace_hex: str, root_hex: str, child_hex: str, start_ns: int) -> d
 
 
 def test_json_body(trace_server: RunningServer, experiment_id: str) -> None:
-    trace_hex, root_hex, child_hex = secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(8)
+    trace_hex, root_hex, child_hex = (
+        secrets.token_hex(16),
+        secrets.token_hex(8),
+        secrets.token_hex(8),
+    )
     start_ns = 1_760_000_000_000_000_000
     resp = requests.post(
         f"{trace_server.url}{OTLP_PATH}",

@@ -122,7 +122,10 @@ def corpus(trace_server: RunningServer) -> Iterator[Corpus]:
         # Prompt versions are linked by name/version; the prompt itself need not exist.
         resp = requests.post(
             f"{trace_server.url}/api/2.0/mlflow/traces/link-prompts",
-            json={"trace_id": ids["delta"], "prompt_versions": [{"name": "qa-prompt", "version": "2"}]},
+            json={
+                "trace_id": ids["delta"],
+                "prompt_versions": [{"name": "qa-prompt", "version": "2"}],
+            },
             timeout=30,
         )
         assert resp.status_code == 200, resp.text
@@ -259,9 +262,7 @@ def paged(trace_server: RunningServer) -> tuple[str, list[str]]:
             span = mlflow.start_span_no_context(
                 f"p{i:02d}", experiment_id=exp, start_time_ns=ms * 1_000_000
             )
-            span.end(
-                status="ERROR" if i % 5 == 0 else "OK", end_time_ns=(ms + 1 + i) * 1_000_000
-            )
+            span.end(status="ERROR" if i % 5 == 0 else "OK", end_time_ns=(ms + 1 + i) * 1_000_000)
             ids.append(span.trace_id)
     finally:
         point_tracing_at(None)
@@ -270,7 +271,7 @@ def paged(trace_server: RunningServer) -> tuple[str, list[str]]:
 
 
 def _all_pages(
-    client: MlflowClient, experiment_id: str, **kwargs: object
+    client: MlflowClient, experiment_id: str, page_size: int = PAGE_SIZE, **kwargs: object
 ) -> tuple[list[str], list[int]]:
     ids: list[str] = []
     sizes: list[int] = []
@@ -278,7 +279,7 @@ def _all_pages(
     for _ in range(50):
         page = client.search_traces(
             locations=[experiment_id],
-            max_results=PAGE_SIZE,
+            max_results=page_size,
             page_token=token,
             include_spans=False,
             **kwargs,  # type: ignore[arg-type]
@@ -306,6 +307,16 @@ def test_pages_without_gaps_or_duplicates(
     groups = [position[t] // 3 for t in ids]
     ascending = order_by == ["timestamp_ms ASC"]
     assert groups == sorted(groups, reverse=not ascending)
+
+
+def test_last_full_page_has_no_token(
+    trace_server: RunningServer, paged: tuple[str, list[str]]
+) -> None:
+    """57 = 3 x 19: the third page is full and is the last; it carries no page token."""
+    exp, expected = paged
+    ids, sizes = _all_pages(MlflowClient(trace_server.url), exp, page_size=19)
+    assert sizes == [19, 19, 19]
+    assert sorted(ids) == sorted(expected)
 
 
 def test_filtered_pages(trace_server: RunningServer, paged: tuple[str, list[str]]) -> None:

@@ -513,7 +513,6 @@ class SqlTraceStore:
         missing = f"No trace tag with key '{key}' for trace with ID '{trace_id}'"
 
         def write(conn: Connection) -> None:
-            _require_trace(conn, trace_id)
             if key == TRACE_NAME_TAG:
                 done = conn.execute(
                     update(TI)

@@ -481,16 +481,16 @@ class SqlTraceStore:
         query = (
             trace_search_query(exp_ids, filter_string, order_by, dialect=self.db.dialect)
             .offset(offset)
-            .limit(max_results)
+            .limit(max_results + 1)  # one past the page: a token only when something follows
         )
 
         def read(conn: Connection) -> tuple[list[str], dict[str, TraceInfo]]:
             ids = list(conn.execute(query).scalars())
-            return ids, load_trace_infos(conn, ids)
+            return ids, load_trace_infos(conn, ids[:max_results])
 
         ids, infos = await self.db.run_read(read)
-        # MLflow answers a token whenever the page is full, even when nothing follows.
-        token = encode_trace_page_token(offset + max_results) if len(ids) == max_results else None
+        token = encode_trace_page_token(offset + max_results) if len(ids) > max_results else None
+        ids = ids[:max_results]
         return [infos[i] for i in ids if i in infos], token
 
     # -- tags -------------------------------------------------------------------------------

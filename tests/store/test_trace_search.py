@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 
 from aiotrack.errors import InvalidParameter
 from aiotrack.store.sql.database import Database
@@ -29,7 +29,6 @@ from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.trace_search import (
     decode_trace_page_token,
     encode_trace_page_token,
-    sqlite_regexp,
     trace_search_query,
 )
 from aiotrack.store.sql.urls import to_async_url
@@ -354,15 +353,7 @@ async def _create_schema(uri: str) -> None:
 
 
 def _open(backend: Backend) -> Database:
-    db = Database(to_async_url(backend.uri))
-    if db.is_sqlite:
-        # TODO(lead): aiotrack's own connect hook should register it (see sqlite_regexp).
-        event.listen(
-            db.engine.sync_engine,
-            "connect",
-            lambda conn, _r: conn.create_function("regexp", 2, sqlite_regexp),
-        )
-    return db
+    return Database(to_async_url(backend.uri))
 
 
 def _mlflow_pages(

@@ -121,14 +121,17 @@ def resource_info(resource: Resource) -> ResourceInfo:
 def any_value(value: AnyValue) -> Any:
     """MLflow's ``_decode_otel_proto_anyvalue``: an OTLP ``AnyValue`` as a Python value."""
     kind = value.WhichOneof("value")
-    if kind is None:
-        return None
+    # The common kinds first: this runs for every value inside every key-value list.
     if kind == "string_value":
         return value.string_value
-    if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "int_value":
+        return value.int_value
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
     return getattr(value, kind)
 
 
@@ -205,6 +208,8 @@ def _link(link: Span.Link) -> dict[str, Any]:
 
 def _try_parse_json_string(value: Any) -> Any:
     """The sqlalchemy store's helper: the decoded str if ``value`` is JSON for a str."""
+    if value is None:
+        return None
     try:
         parsed = json.loads(value)
     except (json.JSONDecodeError, TypeError):
@@ -246,18 +251,17 @@ def span_record(
     where its store fails the batch (422 "Failed to log OpenTelemetry spans": an id too long
     for its field, a span kind attribute that is a JSON object, ...).
     """
-    if not span.trace_id:
+    # Each read of a bytes field builds a new object: read each once.
+    raw_trace_id, raw_span_id, raw_parent_id = span.trace_id, span.span_id, span.parent_span_id
+    if not raw_trace_id:
         raise SpanConversionError("trace_id is required but was empty")
-    if not span.span_id:
+    if not raw_span_id:
         raise SpanConversionError("span_id is required but was empty")
     try:
-        trace_hex = _hex_id(span.trace_id, 32)
-        span_hex = _hex_id(span.span_id, 16)
+        span_hex = _hex_id(raw_span_id, 16)
         # An all-zero parent id means no parent (from_otel_proto tests the number).
-        parent_hex = (
-            _hex_id(span.parent_span_id, 16) if int.from_bytes(span.parent_span_id, "big") else None
-        )
-        trace_id = "tr-" + trace_hex
+        parent_hex = _hex_id(raw_parent_id, 16) if int.from_bytes(raw_parent_id, "big") else None
+        trace_id = "tr-" + _hex_id(raw_trace_id, 32)
 
         attributes: dict[str, Any] = {}
         for kv in span.attributes:
@@ -281,9 +285,10 @@ def span_record(
     except Exception as exc:  # e.g. an attribute nested too deep to decode or encode
         raise SpanConversionError(f"{type(exc).__name__}: {exc}") from exc
 
-    status, status_name = _STATUS.get(span.status.code, _UNSET)
+    proto_status = span.status
+    status, status_name = _STATUS.get(proto_status.code, _UNSET)
     # The OTel SDK keeps a status description only for ERROR.
-    message = span.status.message if status == "ERROR" else ""
+    message = proto_status.message if status == "ERROR" else ""
 
     # Span.span_type (the "type" column) reads the attribute before translation.
     raw_type = attributes.get(SPAN_TYPE)
@@ -294,19 +299,20 @@ def span_record(
         except Exception:
             span_type = raw_type
 
+    name, start, end = span.name, span.start_time_unix_nano, span.end_time_unix_nano
     try:
         # Span.to_dict copies the attributes; translation edits that copy.
         stored = dict(attributes)
         translate_attributes(stored, events, prices)
         content = dumps_content(
             {
-                "trace_id": _b64_id(span.trace_id, 16),
-                "span_id": _b64_id(span.span_id, 8),
-                "parent_span_id": _b64_id(span.parent_span_id, 8) if parent_hex else None,
-                "name": span.name,
+                "trace_id": _b64_id(raw_trace_id, 16),
+                "span_id": _b64_id(raw_span_id, 8),
+                "parent_span_id": _b64_id(raw_parent_id, 8) if parent_hex else None,
+                "name": name,
                 "kind": _KIND_NAMES.get(span.kind, "SPAN_KIND_INTERNAL"),
-                "start_time_unix_nano": span.start_time_unix_nano,
-                "end_time_unix_nano": span.end_time_unix_nano,
+                "start_time_unix_nano": start,
+                "end_time_unix_nano": end,
                 "events": events,
                 "status": {"code": status_name, "message": message},
                 "attributes": stored,
@@ -331,11 +337,11 @@ def span_record(
         trace_id=trace_id,
         span_id=span_hex,
         parent_span_id=parent_hex,
-        name=span.name,
+        name=name,
         type=span_type if span_type is None or isinstance(span_type, str) else raw_type,
         status=status,
-        start_time_unix_nano=span.start_time_unix_nano,
-        end_time_unix_nano=span.end_time_unix_nano,
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
         content=content,
         input_cost=input_cost,
         output_cost=output_cost,

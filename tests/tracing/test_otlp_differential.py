@@ -489,3 +489,40 @@ def test_json_bodies(oracle: Oracle, catalog: ModelCatalog) -> None:
 )
 def test_json_body_errors(oracle: Oracle, data: bytes) -> None:
     assert_same_as_mlflow(oracle, data, "application/json")
+
+
+@pytest.mark.parametrize(
+    "model, provider, usage",
+    [
+        ("gpt-4o", "OpenAI", {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 10}),
+        (
+            "claude-sonnet-4-20250514",
+            "anthropic",
+            {
+                "gen_ai.usage.input_tokens": 300_000,
+                "gen_ai.usage.output_tokens": 99,
+                "gen_ai.usage.cache_read.input_tokens": 1000,
+                "gen_ai.usage.cache_creation.input_tokens": 5000,
+            },
+        ),
+        ("databricks-claude-3-7-sonnet", "anthropic", {"gen_ai.usage.input_tokens": 10}),
+        ("gateway:/chat", "openai", {"gen_ai.usage.input_tokens": 10}),
+        ("openai/gpt-4o-mini", "no-such-provider", {"gen_ai.usage.output_tokens": 7}),
+        ("no-such-model-anywhere", None, {"gen_ai.usage.input_tokens": 10}),
+        ("container", "openai", {"gen_ai.usage.input_tokens": 10}),
+        ("gpt-4o", None, {"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0}),
+    ],
+)
+def test_pricing(
+    oracle: Oracle,
+    catalog: ModelCatalog,
+    model: str,
+    provider: str | None,
+    usage: dict[str, Any],
+) -> None:
+    attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model}
+    if provider is not None:
+        attributes["gen_ai.provider.name"] = provider
+    trace_id, root = new_trace_id(), new_span_id()
+    spans = [span(trace_id, root), span(trace_id, parent=root, attributes={**attributes, **usage})]
+    assert_same_as_mlflow(oracle, body(*spans), catalog=catalog)

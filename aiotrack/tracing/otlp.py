@@ -122,8 +122,8 @@ def decode_export_request(
     spans (no cost without it). Errors, in MLflow's order: 400 ``INVALID_FORMAT``/``NO_SPANS``
     for the body; 422 ``CANNOT_CONVERT`` for any span without a trace or span id; then what
     MLflow's store would fail the batch on: 422 ``FAILED_TO_LOG`` (ids too long for their
-    fields, values its translation or aggregation trips over) or ``InvalidParameter`` (a
-    session id or trace name too long). A request whose resources hold no span decodes to [].
+    fields, values its translation or aggregation trips over), ``InvalidParameter`` (a
+    session id or trace name too long) or ``BadRequest`` (a span type its database refuses). A request whose resources hold no span decodes to [].
     """
     request = parse_export_request(body, media_type)
     records: list[SpanRecord] = []
@@ -140,6 +140,8 @@ def decode_export_request(
                 except SpanStorageError as exc:
                     storage_error = storage_error or exc
     if storage_error is not None:
+        if storage_error.answer is not None:
+            raise storage_error.answer from storage_error
         raise OtlpError(422, FAILED_TO_LOG) from storage_error
     try:
         return list(summarize(records).values())

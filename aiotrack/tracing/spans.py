@@ -23,6 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from aiotrack.errors import AiotrackError, BadRequest
 from aiotrack.tracing.jsonvalues import dump_attribute, dumps_content, encode_string, loads
 from aiotrack.tracing.pricing import PriceCatalog
 from aiotrack.tracing.records import SpanRecord
@@ -88,7 +89,12 @@ class SpanConversionError(Exception):
 
 
 class SpanStorageError(Exception):
-    """MLflow's store would fail on this span (422 "Failed to log OpenTelemetry spans")."""
+    """MLflow's store would fail on this span: 422 "Failed to log OpenTelemetry spans", or
+    ``answer`` when MLflow answers otherwise (its database refusing a value: 400)."""
+
+    def __init__(self, message: str, answer: AiotrackError | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +304,14 @@ def span_record(
             span_type = json.loads(raw_type)
         except Exception:
             span_type = raw_type
+        if isinstance(span_type, (dict, list)):
+            # MLflow hands the decoded object to its database driver, which refuses it.
+            raise SpanStorageError(
+                "span type is a JSON object or array",
+                BadRequest(f"The span type of span {span_hex} is not a string: {raw_type}"),
+            )
+        if not isinstance(span_type, str) and span_type is not None:
+            span_type = raw_type  # a number or boolean: the database stores its text
 
     name, start, end = span.name, span.start_time_unix_nano, span.end_time_unix_nano
     try:
@@ -338,7 +352,7 @@ def span_record(
         span_id=span_hex,
         parent_span_id=parent_hex,
         name=name,
-        type=span_type if span_type is None or isinstance(span_type, str) else raw_type,
+        type=span_type,
         status=status,
         start_time_unix_nano=start,
         end_time_unix_nano=end,

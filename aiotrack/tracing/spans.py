@@ -60,7 +60,8 @@ KNOWN_SERVICE_NAMES = frozenset(
     }
 )
 
-# handlers._HANDLER_BLOCKED_TRACE_TAGS: system tags a root span's mlflow.traceTag.* must not set.
+# handlers._HANDLER_BLOCKED_TRACE_TAGS: system tags a root span's mlflow.traceTag.* must not set
+# (3.18 drops these attributes; 3.17.2 kept them).
 _BLOCKED_TRACE_TAG_ATTRIBUTES = tuple(
     TRACE_TAG_PREFIX + key
     for key in (
@@ -162,7 +163,8 @@ def _float_json(number: float) -> str:
 
 def _attribute_json(value: AnyValue) -> str:
     """The stored JSON text of one span attribute: ``dump_span_attribute_value`` of the decoded
-    value, then ``strip_otlp_double_encoding`` (which only ever changes string values)."""
+    value, then ``strip_otlp_double_encoding`` (which only ever changes string values; new in
+    3.18: 3.17.2 stored a client's JSON text JSON-encoded a second time)."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         text = value.string_value
@@ -324,6 +326,7 @@ def span_record(
                 "span_id": _b64_id(raw_span_id, 8),
                 "parent_span_id": _b64_id(raw_parent_id, 8) if parent_hex else None,
                 "name": name,
+                # 3.18 stores the kind (3.17.2's Span.to_dict had no "kind").
                 "kind": _KIND_NAMES.get(span.kind, "SPAN_KIND_INTERNAL"),
                 "start_time_unix_nano": start,
                 "end_time_unix_nano": end,

@@ -191,7 +191,8 @@ def truncated_preview(value: Any, role: str) -> str | None:
     if obj is not None and (messages := _messages(obj)):
         content = _message_text(_last_message(messages, role))
     content = content or value
-    # PostgreSQL text cannot hold NUL (MLflow 3.18 replaces it); a non-str raises, on purpose.
+    # PostgreSQL text cannot hold NUL: 3.18 replaces it (3.17.2 did not). A non-str raises, as
+    # in MLflow, which then sets no preview.
     content = content.replace("\x00", "\ufffd") if content else content
     if len(content) <= PREVIEW_MAX_LENGTH:
         return content  # type: ignore[no-any-return]

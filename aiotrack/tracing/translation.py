@@ -152,6 +152,8 @@ def translate_attributes(
     # Most spans (all from MLflow's own client) carry no key any translator reads: then only
     # the model named in the inputs or outputs, and the cost, can be added.
     relevant = may_translate(attributes)
+    # 3.18 asks the translators only when the type is missing or UNKNOWN (3.17.2 asked first,
+    # then kept a known type) and remembers the result for the agent test below.
     span_type_raw = attributes.get(SPAN_TYPE)
     span_type = try_json_loads(span_type_raw) if span_type_raw else None
     if (
@@ -192,7 +194,8 @@ def translate_attributes(
     ):
         attributes[MODEL_PROVIDER] = dump_attribute(provider)
 
-    # An agent span's usage is a rollup of its run: pricing it would hide its LLM spans' cost.
+    # An agent span's usage is a rollup of its run: pricing it would hide its LLM spans' cost
+    # (3.18; 3.17.2 priced agent spans too).
     if (
         LLM_COST not in attributes
         and span_type != "AGENT"

@@ -163,8 +163,9 @@ def _float_json(number: float) -> str:
 
 def _attribute_json(value: AnyValue) -> str:
     """The stored JSON text of one span attribute: ``dump_span_attribute_value`` of the decoded
-    value, then ``strip_otlp_double_encoding`` (which only ever changes string values; new in
-    3.18: 3.17.2 stored a client's JSON text JSON-encoded a second time)."""
+    value, then ``strip_otlp_double_encoding`` (which only ever changes string values; 3.18
+    strips at ingest, so the ``type`` column reads the stripped value; 3.17.2 stripped later,
+    inside the translation)."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         text = value.string_value

@@ -5,22 +5,24 @@
 
 Two requests, shaped as the MLflow Python client sends them (``RestStore.log_spans``: the
 client's attributes as typed OTLP values, inputs and outputs as key-value lists): one 20-span
-trace (a root and 19 tool spans), and 5,000 spans (250 such traces) in one request. The figure
+trace (a root and 19 tool spans), and 5,000 spans (250 such traces) in one request, also as
+OTLP JSON (hex ids, as OTel's JavaScript exporters send it). The figure
 is CPU time of this process (``time.process_time``), so other load on the machine matters less.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from aiotrack.tracing.otlp import PROTOBUF, decode_export_request
+from aiotrack.tracing.otlp import JSON, PROTOBUF, decode_export_request
 from aiotrack.tracing.pricing import ModelCatalog, PriceCatalog, mlflow_catalog_directory
-from tests.tracing.otlp_builders import T0, request, span
+from tests.tracing.otlp_builders import T0, otlp_json, request, span
 
 RESOURCE = {
     "telemetry.sdk.language": "python",
@@ -72,12 +74,12 @@ def client_trace() -> list[Span]:
 
 
 def spans_per_second(
-    body: bytes, n_spans: int, prices: PriceCatalog | None, seconds: float
+    body: bytes, media_type: str, n_spans: int, prices: PriceCatalog | None, seconds: float
 ) -> float:
-    decode_export_request(body, PROTOBUF, prices=prices)  # warm up
+    decode_export_request(body, media_type, prices=prices)  # warm up
     rounds, start = 0, time.process_time()
     while (elapsed := time.process_time() - start) < seconds:
-        decode_export_request(body, PROTOBUF, prices=prices)
+        decode_export_request(body, media_type, prices=prices)
         rounds += 1
     return rounds * n_spans / elapsed
 
@@ -93,13 +95,16 @@ def main() -> None:
 
     small = request((RESOURCE, client_trace())).SerializeToString()
     big_spans = [s for _ in range(250) for s in client_trace()]
-    big = request((RESOURCE, big_spans)).SerializeToString()
-    for label, body, count in (
-        ("20-span MLflow client trace", small, 20),
-        ("5,000-span request", big, len(big_spans)),
+    big_message = request((RESOURCE, big_spans))
+    big = big_message.SerializeToString()
+    big_json = json.dumps(otlp_json(big_message)).encode()
+    for label, body, media_type, count in (
+        ("20-span MLflow client trace", small, PROTOBUF, 20),
+        ("5,000-span request", big, PROTOBUF, len(big_spans)),
+        ("5,000-span request, OTLP JSON", big_json, JSON, len(big_spans)),
     ):
-        rate = spans_per_second(body, count, prices, args.seconds)
-        print(f"{label:30} {len(body):>9,} bytes  {rate:>9,.0f} spans/s (one core)")
+        rate = spans_per_second(body, media_type, count, prices, args.seconds)
+        print(f"{label:32} {len(body):>9,} bytes  {rate:>9,.0f} spans/s (one core)")
 
 
 if __name__ == "__main__":

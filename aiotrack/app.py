@@ -13,6 +13,7 @@ from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config, is_file_store_uri
 from aiotrack.keys import (
     ARTIFACT_STORAGE,
+    ASSESSMENT_STORE,
     CONFIG,
     LOGGED_MODEL_STORE,
     REGISTRY_STORE,
@@ -23,6 +24,7 @@ from aiotrack.keys import (
 )
 from aiotrack.middleware import error_middleware, setup_middlewares
 from aiotrack.store.file.wiring import file_backend, unsupported_registry
+from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
@@ -91,6 +93,7 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     app[LOGGED_MODEL_STORE] = logged_models
     app[TRACE_STORE] = SqlTraceStore(db)
     app[SPAN_WRITER] = SpanWriter(db)
+    app[ASSESSMENT_STORE] = SqlAssessmentStore(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
-
 from aiohttp import web
 
 from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
 from aiotrack.store.base import TrackingStore
 from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
+from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.trace_base import TraceStore
@@ -39,15 +37,6 @@ REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
 #: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
 TRACE_STORE = web.AppKey("trace_store", TraceStore)
 SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
-
-
-class AssessmentLookup(Protocol):
-    """What trace answers need of the assessment store: each trace's assessments as JSON."""
-
-    async def assessments_for_traces(
-        self, trace_ids: Sequence[str]
-    ) -> dict[str, list[dict[str, Any]]]: ...
-
-
-#: Trace assessments (feedback and expectations).
-ASSESSMENT_STORE = web.AppKey("assessment_store", AssessmentLookup)
+#: Trace assessments (feedback, expectations, issue references); SQL backends only, absent on
+#: the file store (trace answers then carry no assessments, the assessment routes answer 501).
+ASSESSMENT_STORE = web.AppKey("assessment_store", SqlAssessmentStore)

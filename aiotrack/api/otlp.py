@@ -84,4 +84,7 @@ async def export_traces(request: web.Request) -> web.Response:
             except AiotrackError:
                 # MLflow logs and ignores a link that fails: the spans are stored.
                 log.exception("Failed to link OpenTelemetry traces to MLflow run")
+    # The answer uses the request's encoding (OTLP/HTTP): an empty response either way.
+    if media_type == "application/json":
+        return web.json_response({})
     return web.Response(body=b"", content_type="application/x-protobuf")

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from aiotrack.api.assessments import parse_assessment
 from aiotrack.api.codec import json_response
 from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.messages import (
@@ -34,7 +35,7 @@ from aiotrack.tracing.wire import (
     span_otel_json,
     trace_info_json,
 )
-from aiotrack.validation import missing_value
+from aiotrack.validation import invalid_value, missing_value
 
 __all__ = ["MAX_SEARCH_TRACES", "routes", "trace_tag_key"]
 
@@ -100,7 +101,12 @@ routes = web.RouteTableDef()
 #: Tags MLflow manages itself: the tag routes may not set them (the archival failure may be
 #: deleted, which is how a failed archival is retried).
 _BLOCKED_TAGS = frozenset(
-    {"mlflow.trace.spansLocation", "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure"}
+    {
+        "mlflow.artifactLocation",
+        "mlflow.trace.spansLocation",
+        "mlflow.trace.archiveLocation",
+        "mlflow.trace.archivalFailure",
+    }
 )
 
 
@@ -117,7 +123,12 @@ def trace_tag_key(key: str, operation: str) -> str:
 async def start_trace(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     info = parse_start_trace(body)
-    stored = await request.app[TRACE_STORE].start_trace(info)
+    raw = ((body.get("trace") or {}).get("trace_info") or {}).get("assessments") or []
+    if not isinstance(raw, list):
+        raise InvalidParameter(f"Invalid value {raw!r} for parameter 'assessments' supplied.")
+    news = [parse_assessment(_object(a, "assessments")) for a in raw]
+    stored = await request.app[TRACE_STORE].start_trace(info, news)
+    await _attach_assessments(request, [stored])
     return json_response({"trace": {"trace_info": trace_info_json(stored)}})
 
 
@@ -169,7 +180,7 @@ async def batch_get_trace_infos(request: web.Request) -> web.Response:
 @cancel_on_disconnect
 async def search_traces(request: web.Request) -> web.Response:
     msg = await SearchTracesV3.from_request(request)
-    check_max_results(msg.max_results)
+    check_max_results(msg.max_results, msg.max_results)
     experiment_ids = [
         loc.mlflow_experiment.experiment_id or ""
         for loc in msg.locations
@@ -229,12 +240,11 @@ async def delete_trace_tag(request: web.Request) -> web.Response:
     return json_response({})
 
 
-def check_max_results(max_results: int) -> None:
+def check_max_results(max_results: int, raw: Any) -> None:
+    """MLflow's handler schema: at most 500 (``raw`` is the value as sent, for the message)."""
     if max_results > MAX_SEARCH_TRACES:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. "
-            f"It must be at most {MAX_SEARCH_TRACES}.{_HINT}"
-        )
+        hint = f" Hint: Value was of type '{type(raw).__name__}'."
+        raise InvalidParameter(invalid_value("max_results", raw, hint) + _HINT)
 
 
 async def _attach_assessments(request: web.Request, infos: list[TraceInfo]) -> None:

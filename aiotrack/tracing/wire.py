@@ -40,6 +40,15 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
 _DURATION = re.compile(r"(-)?(\d+)(?:\.(\d{1,9}))?s")
+_SPAN_KINDS = frozenset(
+    {
+        "SPAN_KIND_INTERNAL",
+        "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT",
+        "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    }
+)
 _STATUS_CODES = {"OK": "STATUS_CODE_OK", "ERROR": "STATUS_CODE_ERROR"}
 
 
@@ -156,6 +165,9 @@ def span_otel_json(content: str | bytes) -> dict[str, Any]:
         body["parent_span_id"] = _b64_id(parent, 8)
     if span.get("name"):
         body["name"] = span["name"]
+    # 3.18 keeps the span kind; spans stored before it (and unspecified ones) are INTERNAL.
+    kind = span.get("kind")
+    body["kind"] = kind if kind in _SPAN_KINDS else "SPAN_KIND_INTERNAL"
     start = int(span.get("start_time_unix_nano") or 0)
     if start:
         body["start_time_unix_nano"] = start

@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from aiotrack.errors import InvalidParameter, ResourceNotFound
+from aiotrack.store.sql.assessments import write_trace_assessments
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.dialects import insert_ignore, upsert
 from aiotrack.store.sql.schema.logged_models import SqlEntityAssociation
@@ -37,6 +38,7 @@ from aiotrack.store.sql.trace_search import (
     trace_search_query,
 )
 from aiotrack.store.trace_base import TraceNotFound
+from aiotrack.tracing.assessments import NewAssessment
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
     TRACE_NAME_TAG,
@@ -279,9 +281,12 @@ class SqlTraceStore:
 
     # -- start ------------------------------------------------------------------------------
 
-    async def start_trace(self, info: TraceInfo) -> TraceInfo:
-        """Record a finished trace's info (``StartTraceV3``); merge with what its spans
-        already wrote when they arrived first. Answers the stored info."""
+    async def start_trace(
+        self, info: TraceInfo, assessments: Sequence[NewAssessment] = ()
+    ) -> TraceInfo:
+        """Record a finished trace's info (``StartTraceV3``) and the assessments it carries;
+        merge with what its spans already wrote when they arrived first. Answers the stored
+        info (without assessments)."""
         trace_name = validate_trace_name(info.tags.get(TRACE_NAME_TAG))
         metadata = dict(info.metadata)
         columns = analytics_columns(metadata)
@@ -343,6 +348,9 @@ class SqlTraceStore:
                 )
             _upsert_pairs(conn, self.db.dialect, TT, trace_id, tags)
             _upsert_pairs(conn, self.db.dialect, TM, trace_id, metadata)
+            write_trace_assessments(
+                conn, trace_id, exp.experiment_id, info.request_time, assessments
+            )
             return load_trace_infos(conn, [trace_id])[trace_id]
 
         return await self.db.run_write(write)
@@ -473,16 +481,16 @@ class SqlTraceStore:
         query = (
             trace_search_query(exp_ids, filter_string, order_by, dialect=self.db.dialect)
             .offset(offset)
-            .limit(max_results)
+            .limit(max_results + 1)  # one past the page: a token only when something follows
         )
 
         def read(conn: Connection) -> tuple[list[str], dict[str, TraceInfo]]:
             ids = list(conn.execute(query).scalars())
-            return ids, load_trace_infos(conn, ids)
+            return ids, load_trace_infos(conn, ids[:max_results])
 
         ids, infos = await self.db.run_read(read)
-        # MLflow answers a token whenever the page is full, even when nothing follows.
-        token = encode_trace_page_token(offset + max_results) if len(ids) == max_results else None
+        token = encode_trace_page_token(offset + max_results) if len(ids) > max_results else None
+        ids = ids[:max_results]
         return [infos[i] for i in ids if i in infos], token
 
     # -- tags -------------------------------------------------------------------------------
@@ -505,7 +513,6 @@ class SqlTraceStore:
         missing = f"No trace tag with key '{key}' for trace with ID '{trace_id}'"
 
         def write(conn: Connection) -> None:
-            _require_trace(conn, trace_id)
             if key == TRACE_NAME_TAG:
                 done = conn.execute(
                     update(TI)

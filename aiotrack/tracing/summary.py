@@ -64,11 +64,14 @@ def summarize(records: Iterable[SpanRecord]) -> dict[str, TraceSummary]:
 
 def _summarize_trace(trace_id: str, spans: list[SpanRecord]) -> TraceSummary:
     end_times = [s.end_time_unix_nano for s in spans if s.end_time_unix_nano is not None]
+    # A span id sent twice is one row, the last sent (MLflow's store upserts); everything else
+    # below, its usage and cost included, counts every span sent, as MLflow's does.
+    rows = list({span.span_id: span for span in spans}.values())
     summary = TraceSummary(
         trace_id=trace_id,
         min_start_ms=min(s.start_time_unix_nano for s in spans) // 1_000_000,
         max_end_ms=max(end_times) // 1_000_000 if end_times else None,
-        spans=spans,
+        spans=rows if len(rows) < len(spans) else spans,
     )
     # The status comes from the first root span, the previews from the last (MLflow's loop).
     root = next((s for s in spans if s.parent_span_id is None), None)

@@ -545,3 +545,16 @@ def test_json_body_with_a_lone_surrogate(oracle: Oracle) -> None:
     attributes = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0].setdefault("attributes", [])
     attributes.append({"key": "odd", "value": {"stringValue": "\ud800"}})
     assert_same_as_mlflow(oracle, json.dumps(data).encode(), "application/json")
+
+
+def test_a_span_sent_twice(oracle: Oracle) -> None:
+    trace_id, span_id = new_trace_id(), new_span_id()
+    usage = '{"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}'
+    spans = [
+        span(trace_id, span_id, name="first", attributes={"mlflow.chat.tokenUsage": usage}),
+        span(trace_id, span_id, name="again", attributes={"mlflow.chat.tokenUsage": usage}),
+    ]
+    traces = assert_same_as_mlflow(oracle, body(*spans))
+    assert traces is not None
+    assert [s.name for s in traces[0].spans] == ["again"]
+    assert traces[0].token_usage["total_tokens"] == 6  # MLflow counts both

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import random
 import re
 import shutil
 import tempfile
@@ -503,33 +504,107 @@ def _mlflow_error(store: Any, filter_string: str | None, order_by: list[str]) ->
 
 
 @pytest.fixture(scope="module")
-def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """The corpus in a SQLite database, with MLflow's store on it."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    workdir = tmp_path_factory.mktemp("trace-search-errors")
+    workdir = tmp_path_factory.mktemp("trace-search-sqlite")
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     asyncio.run(_create_schema(uri))
+    engine = create_engine(uri)
+    with engine.begin() as conn:
+        insert_corpus(conn)
+    engine.dispose()
     store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
-    yield store
+    yield Backend("sqlite", uri, store, "sqlite")
     store.engine.dispose()
 
 
 @pytest.mark.parametrize("filter_string", BAD_FILTERS)
-def test_bad_filter_errors_match_mlflow(sqlite_store: Any, filter_string: str) -> None:
-    code, message = _mlflow_error(sqlite_store, filter_string, [])
+def test_bad_filter_errors_match_mlflow(sqlite_store: Backend, filter_string: str) -> None:
+    code, message = _mlflow_error(sqlite_store.store, filter_string, [])
     with pytest.raises(InvalidParameter) as info:
         trace_search_query([1], filter_string, [], dialect="sqlite")
     assert (info.value.error_code, info.value.message) == (code, message)
 
 
 @pytest.mark.parametrize("order_by", BAD_ORDER_BYS, ids=str)
-def test_bad_order_by_errors_match_mlflow(sqlite_store: Any, order_by: list[str]) -> None:
-    code, message = _mlflow_error(sqlite_store, "tags.x = 5", order_by)  # order_by first
+def test_bad_order_by_errors_match_mlflow(sqlite_store: Backend, order_by: list[str]) -> None:
+    code, message = _mlflow_error(sqlite_store.store, "tags.x = 5", order_by)  # order_by first
     with pytest.raises(InvalidParameter) as info:
         trace_search_query([1], "tags.x = 5", order_by, dialect="sqlite")
     if message.startswith("`order_by` contains duplicate fields"):
         code = "INVALID_PARAMETER_VALUE"  # MLflow: the same message as a 500 INTERNAL_ERROR
     assert (info.value.error_code, info.value.message) == (code, message)
+
+
+# --- generated filters -----------------------------------------------------------------------
+
+_PREFIXES = ["", "tags.", "tag.", "attributes.", "trace.", "metadata.", "request_metadata.",
+             "span.", "feedback.", "expectation.", "issue.", "`tags`.", "run.", "bogus."]  # fmt: skip
+_KEYS = ["status", "name", "timestamp", "timestamp_ms", "execution_time", "end_time",
+         "request_id", "client_request_id", "run_id", "prompt", "text", "env", "user", "score",
+         "tone", "id", "type", "content", "attributes.model", "mlflow.trace.session",
+         "`mlflow.trace.tokenUsage`", "`team name`", "Name", "NAME", "correct"]  # fmt: skip
+_OPS = ["=", "!=", ">", ">=", "<", "<=", "LIKE", "like", "ILIKE", "RLIKE", "rlike", "IN",
+        "NOT IN", "not in", "IS NULL", "IS NOT NULL", "==", "<>"]  # fmt: skip
+_VALUES = ["'OK'", "'prod'", "'%o%'", '"chat"', "5", "0.5", f"{T + 5000}", "('OK', 'ERROR')",
+           "('prod')", "()", "abc", "'qa/1'", "'{\"input_tokens\": 10}'", "'^c'", "'true'",
+           "1e3", "'s1'", "`x`"]  # fmt: skip
+
+
+def _generated(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+
+    def clause() -> str:
+        op = rng.choice(_OPS)
+        value = "" if "NULL" in op else " " + rng.choice(_VALUES)
+        return f"{rng.choice(_PREFIXES)}{rng.choice(_KEYS)} {op}{value}"
+
+    return [clause() if i % 5 else f"{clause()} AND {clause()}" for i in range(n)]
+
+
+async def test_generated_filters_match_mlflow(sqlite_store: Backend) -> None:
+    """Random clauses built from MLflow's vocabulary and common mistakes: the same pages, or
+    the same INVALID_PARAMETER_VALUE message; where MLflow fails otherwise (a database error,
+    a 500), a 400 here."""
+    from mlflow.exceptions import MlflowException
+
+    db = _open(sqlite_store)
+    mismatches: list[str] = []
+    kinds: dict[str, int] = {}
+    try:
+        for filter_string in _generated(20260427, 1500):
+            expected: tuple[Any, ...]
+            try:
+                expected = ("ok", _mlflow_pages(sqlite_store.store, filter_string, []))
+            except MlflowException as e:
+                expected = ("error", e.error_code, _normalized(e.message))
+            except Exception as e:  # MLflow's 500s
+                expected = ("500", repr(e))
+            got: tuple[Any, ...]
+            try:
+                got = ("ok", await _our_pages(db, "sqlite", filter_string, []))
+            except InvalidParameter as e:
+                got = ("error", e.error_code, e.message)
+            if got == expected:
+                kind = expected[0]
+            elif got[0] == "error" and (
+                expected[0] == "500" or expected[1] != "INVALID_PARAMETER_VALUE"
+            ):
+                kind = "mlflow fails otherwise"
+            elif got[0] == "error" and got[2].startswith("Invalid value for numeric attribute"):
+                # MLflow compares the column with the text (SQLite: every number is less than
+                # any text; PostgreSQL: a 500).
+                kind = "non-numeric string for a numeric attribute"
+            else:
+                kind = "mismatch"
+                mismatches.append(f"{filter_string!r}: ours {got} mlflow {expected}")
+            kinds[kind] = kinds.get(kind, 0) + 1
+    finally:
+        await db.dispose()
+    assert not mismatches, "\n".join(mismatches)
+    assert kinds.get("ok", 0) > 120 and kinds.get("error", 0) > 600, kinds
 
 
 # --- page tokens ------------------------------------------------------------------------------

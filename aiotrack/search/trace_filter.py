@@ -137,6 +137,7 @@ _LIST_OPS = frozenset({"IN", "NOT IN"})
 #: sqlparse reads these bare words as SQL names, not identifiers; MLflow accepts only
 #: ``timestamp <op> <integer>`` of them (and ``timestamp [ASC|DESC]`` in order_by).
 _BUILTIN_WORDS = frozenset({"timestamp", "text"})
+_QUOTE_CHARS = re.compile(r"[`'\"]")
 _DOTTED_PREFIX = re.compile(r"\w+\.(?:\w+\.)*(?=[\s<>=!]|$)")
 
 
@@ -538,7 +539,10 @@ def _order_entry(entry: str) -> TraceOrder:
         ident = scanner.read_identifier()
     except _Syntax:
         raise unparsable from None
-    if ident.prefix is None and ident.key.lower() in _BUILTIN_WORDS and ident.key != "timestamp":
+    # sqlparse reads a bare SQL word as no identifier; of them only ``timestamp [ASC|DESC]``
+    # is understood.
+    builtin = ident.prefix is None and _is_sql_word(ident.key)
+    if builtin and ident.key != "timestamp":
         raise unparsable
     ascending = True
     if not scanner.at_end():
@@ -546,11 +550,18 @@ def _order_entry(entry: str) -> TraceOrder:
         if direction is None:
             raise unparsable
         if direction.lower() not in ("asc", "desc"):
+            if builtin:
+                raise unparsable
             raise InvalidParameter(f"Invalid ordering key in order_by clause '{entry}'.")
         ascending = direction.lower() == "asc"
         if not scanner.at_end():
             raise unparsable
-    entity, key = _mapped(*_identifier(ident, _ORDER_BY_ATTRIBUTE_KEYS))
+    # With a direction, MLflow splits the entry with shlex (backticks read as double quotes),
+    # which drops the quotes before it splits the identifier at its first dot.
+    unquoted = (
+        ident.text if scanner.text.strip() == ident.text else _QUOTE_CHARS.sub("", ident.text)
+    )
+    entity, key = _mapped(*_identifier(_Ident(None, unquoted, unquoted), _ORDER_BY_ATTRIBUTE_KEYS))
     if entity == "request_metadata" and key in ANALYTICS_METADATA_KEYS:
         raise InvalidParameter(
             f"Ordering by reserved metadata '{key}' is not supported because it is "

@@ -4,8 +4,10 @@ The oracle is MLflow's ``SqlAlchemyStore`` (the 3.17.2 client in the venv) opene
 database as aiotrack, on SQLite, PostgreSQL and MariaDB: for every filter and ``order_by`` of
 the tables below, the pages of trace ids (order and page boundaries included) must be identical,
 and for every invalid one the error code and message too (set literals in messages are compared
-sorted: MLflow prints Python sets, whose order varies between processes). Where MLflow 3.18
-differs from 3.17.2 (``order_by end_time``), the case is checked by hand instead, with a comment.
+sorted: MLflow prints Python sets, whose order varies between processes). Generated filters and
+order_bys widen the net on SQLite. Where MLflow 3.18 differs from 3.17.2 (``order_by end_time``,
+no token after a last full page) the same cases also run against MLflow 3.18's store, in its own
+interpreter, on a copy of the SQLite database.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import ast
 import asyncio
 import itertools
+import json
 import random
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +41,7 @@ from aiotrack.store.sql.trace_search import (
 )
 from aiotrack.store.sql.urls import to_async_url
 from tests.databases import backend_database
+from tests.services import unavailable
 from tests.store.trace_corpus import BASE_MS, SEARCHED_EXPERIMENTS, insert_corpus
 
 PAGE = 7
@@ -481,6 +486,79 @@ async def test_order_by_end_time(backend: Backend) -> None:
                 assert got == expected
     finally:
         await db.dispose()
+
+
+# --- MLflow 3.18 ----------------------------------------------------------------------------
+
+_REF18_PYTHON = Path("/work/main/.venv-ref18/bin/python")
+
+#: Run in MLflow 3.18's interpreter: every case's pages (or error message) as JSON.
+_REF18_SCRIPT = """
+import json, sys
+from mlflow.exceptions import MlflowException
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+uri, artifacts, page, locations = sys.argv[1:5]
+store = SqlAlchemyStore(uri, artifacts)
+out = []
+for filter_string, order_by in json.load(sys.stdin):
+    pages, token = [], None
+    try:
+        while True:
+            infos, token = store.search_traces(
+                locations=locations.split(","), filter_string=filter_string,
+                max_results=int(page), order_by=order_by, page_token=token,
+            )
+            pages.append([t.trace_id for t in infos])
+            if not token:
+                break
+            token = token.decode() if isinstance(token, bytes) else token
+        out.append(["ok", pages])
+    except MlflowException as e:
+        out.append(["error", e.error_code, e.message])
+json.dump(out, sys.stdout)
+"""
+
+
+_REF18_CASES: list[tuple[str | None, list[str]]] = [
+    *_cases(),
+    (None, ["end_time DESC"]),
+    (None, ["end_time"]),
+    ("tags.env IS NOT NULL", ["trace.end_time_ms DESC", "name"]),
+]
+
+
+@pytest.fixture(scope="module")
+def ref18_pages(sqlite_store: Backend, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """MLflow 3.18's answers to ``_REF18_CASES``, from its own interpreter on a copy of the
+    SQLite corpus (which it migrates to its schema)."""
+    if not _REF18_PYTHON.exists():
+        unavailable(f"MLflow 3.18 interpreter {_REF18_PYTHON} not found")
+    workdir = tmp_path_factory.mktemp("ref18")
+    copy = workdir / "ref18.db"
+    shutil.copy(sqlite_store.uri.removeprefix("sqlite:///"), copy)
+    result = subprocess.run(
+        [str(_REF18_PYTHON), "-W", "ignore", "-c", _REF18_SCRIPT, f"sqlite:///{copy}",
+         str(workdir / "artifacts"), str(PAGE), ",".join(map(str, SEARCHED_EXPERIMENTS))],
+        input=json.dumps(_REF18_CASES), capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    pages: list[Any] = json.loads(result.stdout)
+    return pages
+
+
+async def test_results_match_mlflow_318(sqlite_store: Backend, ref18_pages: list[Any]) -> None:
+    """The same cases against MLflow 3.18: ``order_by end_time`` included (3.17.2 fails on
+    it), and a last page that ends exactly on the last trace gets no token (3.18 reads one row
+    ahead, as ``_our_pages`` does)."""
+    db = _open(sqlite_store)
+    mismatches = []
+    try:
+        for (filter_string, order_by), want in zip(_REF18_CASES, ref18_pages, strict=True):
+            got = ["ok", await _our_pages(db, "sqlite", filter_string, order_by)]
+            if got != want:
+                mismatches.append(f"{filter_string!r} {order_by}: ours {got} mlflow 3.18 {want}")
+    finally:
+        await db.dispose()
+    assert not mismatches, "\n".join(mismatches)
 
 
 # --- errors -----------------------------------------------------------------------------------

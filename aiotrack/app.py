@@ -13,18 +13,24 @@ from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config, is_file_store_uri
 from aiotrack.keys import (
     ARTIFACT_STORAGE,
+    ASSESSMENT_STORE,
     CONFIG,
     LOGGED_MODEL_STORE,
     REGISTRY_STORE,
+    SPAN_WRITER,
+    TRACE_STORE,
     TRACKING_STORE,
     UI_QUERIES,
 )
 from aiotrack.middleware import error_middleware, setup_middlewares
 from aiotrack.store.file.wiring import file_backend, unsupported_registry
+from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.registry import SqlRegistryStore
+from aiotrack.store.sql.span_writer import SpanWriter
+from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.sql.urls import redact, to_async_url
@@ -85,6 +91,9 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     logged_models = SqlLoggedModelStore(db)
     store.writer.hooks.append(logged_models.link_metrics)  # metrics with a model_id
     app[LOGGED_MODEL_STORE] = logged_models
+    app[TRACE_STORE] = SqlTraceStore(db)
+    app[SPAN_WRITER] = SpanWriter(db)
+    app[ASSESSMENT_STORE] = SqlAssessmentStore(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()

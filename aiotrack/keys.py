@@ -8,13 +8,19 @@ from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
 from aiotrack.store.base import TrackingStore
 from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
+from aiotrack.store.sql.assessments import SqlAssessmentStore
+from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
+from aiotrack.store.trace_base import TraceStore
 
 __all__ = [
     "ARTIFACT_STORAGE",
+    "ASSESSMENT_STORE",
     "CONFIG",
     "LOGGED_MODEL_STORE",
     "REGISTRY_STORE",
+    "SPAN_WRITER",
+    "TRACE_STORE",
     "TRACKING_STORE",
     "UI_QUERIES",
 ]
@@ -28,3 +34,9 @@ ARTIFACT_STORAGE = web.AppKey("artifact_storage", ArtifactStorage)
 LOGGED_MODEL_STORE = web.AppKey("logged_model_store", LoggedModelStore)
 #: The model registry (``--registry-store-uri``, by default the tracking database).
 REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
+#: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
+TRACE_STORE = web.AppKey("trace_store", TraceStore)
+SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
+#: Trace assessments (feedback, expectations, issue references); SQL backends only, absent on
+#: the file store (trace answers then carry no assessments, the assessment routes answer 501).
+ASSESSMENT_STORE = web.AppKey("assessment_store", SqlAssessmentStore)

@@ -7,13 +7,17 @@ from aiohttp import web
 from aiotrack.api import (
     artifact_proxy,
     artifacts,
+    assessments,
     experiments,
     inputs,
     logged_models,
     meta,
     metrics,
+    otlp,
     registry,
     runs,
+    traces,
+    traces_v2,
     ui,
 )
 
@@ -31,6 +35,7 @@ _TABLES = (
     artifact_proxy.routes,
     registry.routes,
     logged_models.routes,
+    traces_v2.routes,
 )
 
 
@@ -41,14 +46,23 @@ def add_routes(app: web.Application, prefix: str = "") -> None:
     router.add_get(f"{prefix}/version", meta.version)
     for api in V3_PREFIXES:
         router.add_get(f"{prefix}{api}/mlflow/server-info", meta.server_info)
+        _add_table(router, f"{prefix}{api}", traces.routes)
+        _add_table(router, f"{prefix}{api}", assessments.routes)
+    for path in ("/v1/traces", "/api/2.0/otel/v1/traces"):
+        router.add_post(f"{prefix}{path}", otlp.export_traces)
     for api in V2_PREFIXES:
         for table in _TABLES:
-            for route in table:
-                assert isinstance(route, web.RouteDef)
-                router.add_route(route.method, f"{prefix}{api}{route.path}", route.handler)
+            _add_table(router, f"{prefix}{api}", table)
     ajax = f"{prefix}/ajax-api/2.0/mlflow"
     router.add_get(f"{ajax}/metrics/get-history-bulk", metrics.get_metric_history_bulk)
     router.add_post(f"{ajax}/experiments/search-datasets", inputs.search_datasets)
     artifacts.add_ui_routes(router, prefix)
+    traces_v2.add_ui_routes(router, prefix)
     # Keep the UI last: its page redirects must never shadow an API route.
     ui.add_routes(app, prefix)
+
+
+def _add_table(router: web.UrlDispatcher, base: str, table: web.RouteTableDef) -> None:
+    for route in table:
+        assert isinstance(route, web.RouteDef)
+        router.add_route(route.method, f"{base}{route.path}", route.handler)

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.trace_search import (
     decode_trace_page_token,
     encode_trace_page_token,
-    sqlite_regexp,
     trace_search_query,
 )
 from aiotrack.store.sql.urls import to_async_url
@@ -66,15 +64,9 @@ async def create_schema(uri: str) -> None:
 
 
 def open_db(backend: Backend) -> Database:
-    db = Database(to_async_url(backend.uri))
-    if db.is_sqlite:
-        # TODO(lead): aiotrack's own connect hook should register it (see sqlite_regexp).
-        event.listen(
-            db.engine.sync_engine,
-            "connect",
-            lambda conn, _r: conn.create_function("regexp", 2, sqlite_regexp),
-        )
-    return db
+    """aiotrack's database on the backend, as the server opens it (SQLite connections get
+    the ``regexp`` function RLIKE needs from its connect hook)."""
+    return Database(to_async_url(backend.uri))
 
 
 def mlflow_pages(store: Any, filter_string: str | None, order_by: Sequence[str]) -> list[list[str]]:

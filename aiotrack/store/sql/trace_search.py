@@ -29,7 +29,6 @@ import base64
 import binascii
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -62,7 +61,7 @@ from aiotrack.search.trace_filter import (
     parse_trace_order_by,
 )
 from aiotrack.store.pagination import MAX_OFFSET
-from aiotrack.store.sql.dialects import case_sensitive
+from aiotrack.store.sql.dialects import case_sensitive, sqlite_regexp
 from aiotrack.store.sql.schema import SqlEntityAssociation
 from aiotrack.store.sql.schema.traces import (
     SqlAssessments,
@@ -149,18 +148,6 @@ def _regexp(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
         # Byte-wise on both sides: case-sensitive, and no collation clash in REGEXP.
         return func.binary(column).op("REGEXP")(func.binary(pattern))
     return column.op("REGEXP")(pattern)  # type: ignore[no-any-return]
-
-
-def sqlite_regexp(pattern: str | None, string: str | None) -> bool:
-    """SQLite's ``regexp(pattern, string)`` for ``RLIKE``, as MLflow registers it: Python's
-    ``re.search``; a NULL operand or an invalid pattern does not match. Register it on every
-    SQLite connection (``dbapi_conn.create_function("regexp", 2, sqlite_regexp)``)."""
-    if string is None or pattern is None:
-        return False
-    try:
-        return re.search(pattern, string) is not None
-    except re.error:
-        return False
 
 
 # --- filters ----------------------------------------------------------------------------------

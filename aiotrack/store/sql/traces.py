@@ -10,6 +10,7 @@ commit) before or after the client's ``StartTraceV3``; whichever comes second me
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -82,6 +83,8 @@ COST_COLUMNS = {
 }
 _INT64 = (-(2**63), 2**63 - 1)
 MAX_TRACE_LINKS_PER_REQUEST = 100
+#: Filters longer than this are parsed and compiled to SQL in a thread.
+_INLINE_FILTER_CHARS = 2_000
 MAX_TRACE_TAG_KEY = 250
 MAX_TRACE_TAG_VALUE = 8000
 MAX_TRACE_NAME = 4096
@@ -477,12 +480,18 @@ class SqlTraceStore:
                 "a positive integer"
             )
         exp_ids = [parse_experiment_id(e) for e in experiment_ids]
-        offset = decode_trace_page_token(page_token)
-        query = (
-            trace_search_query(exp_ids, filter_string, order_by, dialect=self.db.dialect)
-            .offset(offset)
-            .limit(max_results + 1)  # one past the page: a token only when something follows
-        )
+
+        def build() -> Any:
+            # MLflow's order of checks: order_by, then the filter, then the page token.
+            query = trace_search_query(exp_ids, filter_string, order_by, dialect=self.db.dialect)
+            offset = decode_trace_page_token(page_token)
+            # One row past the page: a token only when something follows.
+            return query.offset(offset).limit(max_results + 1), offset
+
+        if len(filter_string or "") > _INLINE_FILTER_CHARS or len(order_by) > 4:
+            query, offset = await asyncio.to_thread(build)  # long filters: off the event loop
+        else:
+            query, offset = build()
 
         def read(conn: Connection) -> tuple[list[str], dict[str, TraceInfo]]:
             ids = list(conn.execute(query).scalars())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from aiotrack.errors import AiotrackError, BadRequest
+from aiotrack.tracing.analytics import finite_float
 from aiotrack.tracing.jsonvalues import dump_attribute, dumps_content, encode_string, loads
 from aiotrack.tracing.pricing import PriceCatalog
 from aiotrack.tracing.records import SpanRecord
@@ -226,16 +226,6 @@ def _try_parse_json_string(value: Any) -> Any:
     return parsed if isinstance(parsed, str) else value
 
 
-def _finite_float_or_none(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _bounded(value: Any) -> str | None:
     return value[:_MODEL_DIMENSION_MAX_LENGTH] if isinstance(value, str) else None
 
@@ -343,9 +333,9 @@ def span_record(
                 cost_values = json.loads(cost_text)
             except (TypeError, ValueError):
                 cost_values = {}
-        input_cost = _finite_float_or_none(cost_values.get("input_cost"))
-        output_cost = _finite_float_or_none(cost_values.get("output_cost"))
-        total_cost = _finite_float_or_none(cost_values.get("total_cost"))
+        input_cost = finite_float(cost_values.get("input_cost"))
+        output_cost = finite_float(cost_values.get("output_cost"))
+        total_cost = finite_float(cost_values.get("total_cost"))
     except SpanStorageError:
         raise
     except Exception as exc:

@@ -28,9 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -71,6 +69,7 @@ from aiotrack.store.sql.schema.traces import (
     SqlTraceTag,
 )
 from aiotrack.store.sql.search import ids_in
+from aiotrack.tracing.analytics import finite_float, token_count
 
 __all__ = [
     "decode_trace_page_token",
@@ -174,30 +173,6 @@ def _column_clause(column: Any, f: TraceClause, dialect: str) -> ColumnElement[b
     return _compare(f.op, column, f.value, dialect)
 
 
-def _token_count(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, TypeError, ValueError):
-        return None
-    if not number.is_finite() or number != number.to_integral_value():
-        return None
-    if not -(2**63) <= number <= 2**63 - 1:
-        return None
-    return int(number)
-
-
-def _finite_float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _analytics_clause(f: TraceClause) -> ColumnElement[bool]:
     """MLflow's ``get_trace_analytics_metadata_filter``: the reserved metadata JSON is only ever
     equal to the exact JSON MLflow synthesizes from the columns."""
@@ -211,7 +186,7 @@ def _analytics_clause(f: TraceClause) -> ColumnElement[bool]:
         parsed = json.loads(str(f.value))
     except ValueError:
         parsed = None
-    convert = _token_count if f.key == "mlflow.trace.tokenUsage" else _finite_float
+    convert = token_count if f.key == "mlflow.trace.tokenUsage" else finite_float
     normalized: dict[str, Any] = {}
     if isinstance(parsed, dict) and set(parsed).issubset(columns):
         normalized = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,7 @@ from aiotrack.keys import (
     ASSESSMENT_STORE,
     CONFIG,
     LOGGED_MODEL_STORE,
+    PRICE_CATALOG,
     REGISTRY_STORE,
     SPAN_WRITER,
     TRACE_STORE,
@@ -34,6 +36,7 @@ from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.sql.urls import redact, to_async_url
+from aiotrack.tracing.pricing import default_catalog
 
 __all__ = ["create_app"]
 
@@ -93,6 +96,9 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     app[LOGGED_MODEL_STORE] = logged_models
     app[TRACE_STORE] = SqlTraceStore(db)
     app[SPAN_WRITER] = SpanWriter(db)
+    catalog = await asyncio.to_thread(default_catalog)
+    if catalog is not None:
+        app[PRICE_CATALOG] = catalog
     app[ASSESSMENT_STORE] = SqlAssessmentStore(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield

@@ -12,12 +12,14 @@ from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.trace_base import TraceStore
+from aiotrack.tracing.pricing import PriceCatalog
 
 __all__ = [
     "ARTIFACT_STORAGE",
     "ASSESSMENT_STORE",
     "CONFIG",
     "LOGGED_MODEL_STORE",
+    "PRICE_CATALOG",
     "REGISTRY_STORE",
     "SPAN_WRITER",
     "TRACE_STORE",
@@ -37,6 +39,8 @@ REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
 #: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
 TRACE_STORE = web.AppKey("trace_store", TraceStore)
 SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
+#: Model prices for span costs (MLflow's model catalog, when an ``mlflow`` package provides it).
+PRICE_CATALOG = web.AppKey("price_catalog", PriceCatalog)
 #: Trace assessments (feedback, expectations, issue references); SQL backends only, absent on
 #: the file store (trace answers then carry no assessments, the assessment routes answer 501).
 ASSESSMENT_STORE = web.AppKey("assessment_store", SqlAssessmentStore)

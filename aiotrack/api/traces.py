@@ -35,7 +35,7 @@ from aiotrack.tracing.wire import (
     span_otel_json,
     trace_info_json,
 )
-from aiotrack.validation import missing_value
+from aiotrack.validation import invalid_value, missing_value
 
 __all__ = ["MAX_SEARCH_TRACES", "routes", "trace_tag_key"]
 
@@ -101,7 +101,12 @@ routes = web.RouteTableDef()
 #: Tags MLflow manages itself: the tag routes may not set them (the archival failure may be
 #: deleted, which is how a failed archival is retried).
 _BLOCKED_TAGS = frozenset(
-    {"mlflow.trace.spansLocation", "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure"}
+    {
+        "mlflow.artifactLocation",
+        "mlflow.trace.spansLocation",
+        "mlflow.trace.archiveLocation",
+        "mlflow.trace.archivalFailure",
+    }
 )
 
 
@@ -175,7 +180,7 @@ async def batch_get_trace_infos(request: web.Request) -> web.Response:
 @cancel_on_disconnect
 async def search_traces(request: web.Request) -> web.Response:
     msg = await SearchTracesV3.from_request(request)
-    check_max_results(msg.max_results)
+    check_max_results(msg.max_results, msg.max_results)
     experiment_ids = [
         loc.mlflow_experiment.experiment_id or ""
         for loc in msg.locations
@@ -235,12 +240,11 @@ async def delete_trace_tag(request: web.Request) -> web.Response:
     return json_response({})
 
 
-def check_max_results(max_results: int) -> None:
+def check_max_results(max_results: int, raw: Any) -> None:
+    """MLflow's handler schema: at most 500 (``raw`` is the value as sent, for the message)."""
     if max_results > MAX_SEARCH_TRACES:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. "
-            f"It must be at most {MAX_SEARCH_TRACES}.{_HINT}"
-        )
+        hint = f" Hint: Value was of type '{type(raw).__name__}'."
+        raise InvalidParameter(invalid_value("max_results", raw, hint) + _HINT)
 
 
 async def _attach_assessments(request: web.Request, infos: list[TraceInfo]) -> None:

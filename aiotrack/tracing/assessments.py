@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from aiotrack.errors import InvalidParameter
+from aiotrack.tracing.wire import timestamp_json
 
 __all__ = [
     "JSON_FORMAT",
@@ -293,16 +294,6 @@ def parse_timestamp(value: str, path: str) -> int:
             "out of the range 0001-01-01 .. 9999-12-31."
         )
     return ms
-
-
-def timestamp_json(ms: int) -> str:
-    """A ``google.protobuf.Timestamp`` of ``ms`` as protobuf writes it (no fraction on whole
-    seconds, else three digits)."""
-    seconds, millis = divmod(ms, 1000)
-    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-    if len(text) < 19:  # years before 1000: strftime does not pad them everywhere
-        text = text.rjust(19, "0")
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
 def _wire_value(value: Any) -> Any:

@@ -251,10 +251,6 @@ async def _from_files(
         await sink.add(table, rows)
         progress.advance(0, len(rows))
     report.problems.extend(source.problems)
-    if await asyncio.to_thread(source.has_traces):
-        report.problems.append(
-            Problem("traces", "the file store's traces (<experiment>/traces/) are not imported")
-        )
 
 
 def _plan_experiment_ids(

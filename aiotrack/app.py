@@ -17,6 +17,7 @@ from aiotrack.keys import (
     LOGGED_MODEL_STORE,
     REGISTRY_STORE,
     SPAN_WRITER,
+    TRACE_METRICS,
     TRACE_STORE,
     TRACKING_STORE,
     UI_QUERIES,
@@ -28,6 +29,7 @@ from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.registry import SqlRegistryStore
 from aiotrack.store.sql.span_writer import SpanWriter
+from aiotrack.store.sql.trace_metrics import SqlTraceMetrics
 from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
@@ -91,6 +93,7 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     app[LOGGED_MODEL_STORE] = logged_models
     app[TRACE_STORE] = SqlTraceStore(db)
     app[SPAN_WRITER] = SpanWriter(db)
+    app[TRACE_METRICS] = SqlTraceMetrics(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()

@@ -14,6 +14,7 @@ from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
 from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.trace_base import TraceStore
+from aiotrack.store.trace_metrics_base import TraceMetricsStore
 
 __all__ = [
     "ARTIFACT_STORAGE",
@@ -22,6 +23,7 @@ __all__ = [
     "LOGGED_MODEL_STORE",
     "REGISTRY_STORE",
     "SPAN_WRITER",
+    "TRACE_METRICS",
     "TRACE_STORE",
     "TRACKING_STORE",
     "UI_QUERIES",
@@ -39,6 +41,8 @@ REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
 #: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
 TRACE_STORE = web.AppKey("trace_store", TraceStore)
 SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
+#: Trace metrics and filter correlation (SQL backends only; absent on a file store).
+TRACE_METRICS = web.AppKey("trace_metrics", TraceMetricsStore)
 
 
 class AssessmentLookup(Protocol):

@@ -441,12 +441,17 @@ CASES: list[tuple[str, list[str], str, str, list[str], dict[str, Any]]] = [
         "assessment_value",
         ["AVG"],
         {
-            "filters": [
-                "trace.tag.env = 'prod'",
-                "trace.metadata.mlflow.trace.session = 's2'",
-                "trace.metadata.user = 'alice'",
-            ]
+            "filters": ["trace.tag.env = 'prod'", "trace.metadata.user = 'alice'"],
+            "dimensions": ["assessment_name"],
         },
+    ),
+    (
+        "assessment-session-filter",
+        ["a"],
+        "ASSESSMENTS",
+        "assessment_count",
+        ["COUNT"],
+        {"filters": ["trace.metadata.mlflow.trace.session = 's2'"]},
     ),
 ]
 

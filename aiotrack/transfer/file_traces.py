@@ -27,7 +27,7 @@ from typing import Any
 from aiotrack.errors import AiotrackError
 from aiotrack.store.file.layout import MalformedError, list_subdirs, read_yaml_file
 from aiotrack.store.file.trace_layout import ASSESSMENTS, TRACES, assessment_json, read_trace
-from aiotrack.store.sql.traces import (
+from aiotrack.tracing.analytics import (
     COST_COLUMNS,
     MAX_SESSION_ID,
     MAX_TRACE_NAME,

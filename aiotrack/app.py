@@ -20,6 +20,7 @@ from aiotrack.keys import (
     PRICE_CATALOG,
     REGISTRY_STORE,
     SPAN_WRITER,
+    TRACE_METRICS,
     TRACE_STORE,
     TRACKING_STORE,
     UI_QUERIES,
@@ -32,6 +33,7 @@ from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.registry import SqlRegistryStore
 from aiotrack.store.sql.span_writer import SpanWriter
+from aiotrack.store.sql.trace_metrics import SqlTraceMetrics
 from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
@@ -100,6 +102,7 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     if catalog is not None:
         app[PRICE_CATALOG] = catalog
     app[ASSESSMENT_STORE] = SqlAssessmentStore(db)
+    app[TRACE_METRICS] = SqlTraceMetrics(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()

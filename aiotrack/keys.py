@@ -12,6 +12,7 @@ from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.trace_base import TraceStore
+from aiotrack.store.trace_metrics_base import TraceMetricsStore
 from aiotrack.tracing.pricing import PriceCatalog
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "PRICE_CATALOG",
     "REGISTRY_STORE",
     "SPAN_WRITER",
+    "TRACE_METRICS",
     "TRACE_STORE",
     "TRACKING_STORE",
     "UI_QUERIES",
@@ -44,3 +46,5 @@ PRICE_CATALOG = web.AppKey("price_catalog", PriceCatalog)
 #: Trace assessments (feedback, expectations, issue references); SQL backends only, absent on
 #: the file store (trace answers then carry no assessments, the assessment routes answer 501).
 ASSESSMENT_STORE = web.AppKey("assessment_store", SqlAssessmentStore)
+#: Trace metrics and filter correlation (SQL backends only; absent on a file store).
+TRACE_METRICS = web.AppKey("trace_metrics", TraceMetricsStore)

@@ -359,7 +359,6 @@ def _is_sql_word(key: str) -> bool:
 def _scan_clause(scanner: _Scanner) -> _Scanned:
     """Read one clause. Raises :class:`_Syntax` where the text does not scan at all; clauses
     that scan but that sqlparse does not group into a comparison come back ``invalid``."""
-    start = scanner.pos
     ident = _read_identifier(scanner)
     if ident.prefix is None and _is_sql_word(ident.key):
         # sqlparse reads these as SQL names: only ``timestamp <op> <integer>`` is understood.
@@ -385,7 +384,8 @@ def _scan_clause(scanner: _Scanner) -> _Scanned:
     if op in _NULL_OPS:
         return _Scanned(ident, op, op)
     if scanner.at_end():
-        raise _Syntax(scanner.text[start:].strip())
+        # sqlparse groups no comparison without a right side: its two tokens stay apart.
+        return _Scanned(invalid=(ident.text, written))
     value_start = scanner.pos
     lit = scanner.read_value()
     if op in _LIST_OPS and lit.kind != "list":

@@ -25,8 +25,12 @@ import sqlalchemy as sa
 import yaml
 
 from tests.mariadb import drop_mariadb_database, new_mariadb_database
-from tests.servers import REPO_ROOT, drop_postgres_database, new_postgres_database, start_aiotrack
-from tests.services import unavailable
+from tests.servers import (
+    drop_postgres_database,
+    new_postgres_database,
+    reference18_bin,
+    start_aiotrack,
+)
 from tests.transfer.test_import import count, run_import, sync_url, table_rows
 
 #: Run by the mlflow client (a fresh process) against ``file://<root>``.
@@ -240,13 +244,11 @@ def _named_rows(uri: str, table: str) -> dict[str, dict[str, Any]]:
 def test_trace_rows_are_mlflow_migrate_filestore_rows(
     source: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE18", REPO_ROOT / ".venv-ref18"))
-    if not (venv / "bin" / "mlflow").exists():
-        unavailable(f"reference mlflow 3.18 not found in {venv} (set AIOTRACK_MLFLOW_REFERENCE18)")
+    mlflow_bin = reference18_bin() / "mlflow"
     root, _ = source
     theirs = f"sqlite:///{tmp_path / 'mlflow.db'}"
     done = subprocess.run(
-        [str(venv / "bin" / "mlflow"), "migrate-filestore", "--source", str(root),
+        [str(mlflow_bin), "migrate-filestore", "--source", str(root),
          "--target", theirs, "--no-progress"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"},

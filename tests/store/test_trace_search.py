@@ -1,10 +1,11 @@
 """Trace search (``aiotrack.store.sql.trace_search``) against MLflow's own SQL store.
 
 The oracle is MLflow's ``SqlAlchemyStore`` (the 3.17.2 client in the venv) opened on the SAME
-database as aiotrack, on SQLite, PostgreSQL and MariaDB: for every filter and ``order_by`` of
-the tables below, the pages of trace ids (order and page boundaries included) must be identical,
-and for every invalid one the error code and message too (set literals in messages are compared
-sorted: MLflow prints Python sets, whose order varies between processes). Where MLflow 3.18
+database as aiotrack (MLflow creates it at 3.17.2's head, which aiotrack serves as it is), on
+SQLite, PostgreSQL and MariaDB: for every filter and ``order_by`` of the tables below, the pages
+of trace ids (order and page boundaries included) must be identical, and for every invalid one the
+error code and message too (set literals in messages are compared sorted: MLflow prints Python
+sets, whose order varies between processes). Where MLflow 3.18
 differs from 3.17.2 (``order_by end_time``), the case is checked by hand instead, with a comment.
 """
 
@@ -329,14 +330,16 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     try:
         with backend_database(request.param, workdir, "trace_search") as plain_uri:
             uri = _sync_uri(plain_uri)
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            # MLflow 3.17.2 refuses a newer schema revision, so it creates the schema (its own
+            # head, which aiotrack serves as it is) and aiotrack checks it.
+            store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
             asyncio.run(_create_schema(uri))
             engine = create_engine(uri)
             with engine.begin() as conn:
                 insert_corpus(conn)
             engine.dispose()
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
             dialect = {"sqlite": "sqlite", "postgres": "postgresql", "mariadb": "mysql"}
             yield Backend(request.param, uri, store, dialect[request.param])
             store.engine.dispose()
@@ -499,8 +502,8 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     workdir = tmp_path_factory.mktemp("trace-search-errors")
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    store = SqlAlchemyStore(uri, str(workdir / "artifacts"))  # MLflow 3.17.2's schema
     asyncio.run(_create_schema(uri))
-    store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
     yield store
     store.engine.dispose()
 

@@ -24,14 +24,16 @@ def trace_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     try:
         with backend_database(request.param, workdir, "trace_search") as plain_uri:
             uri = sync_uri(plain_uri)
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            # MLflow 3.17.2 refuses a newer schema revision, so it creates the schema (its own
+            # head, which aiotrack serves as it is) and aiotrack checks it.
+            store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
             asyncio.run(create_schema(uri))
             engine = create_engine(uri)
             with engine.begin() as conn:
                 insert_corpus(conn)
             engine.dispose()
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
             dialect = {"sqlite": "sqlite", "postgres": "postgresql", "mariadb": "mysql"}
             yield Backend(request.param, uri, store, dialect[request.param])
             store.engine.dispose()
@@ -46,11 +48,11 @@ def trace_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
     workdir = tmp_path_factory.mktemp("trace-search-sqlite")
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    store = SqlAlchemyStore(uri, str(workdir / "artifacts"))  # MLflow 3.17.2's schema
     asyncio.run(create_schema(uri))
     engine = create_engine(uri)
     with engine.begin() as conn:
         insert_corpus(conn)
     engine.dispose()
-    store = SqlAlchemyStore(uri, str(workdir / "artifacts"))
     yield Backend("sqlite", uri, store, "sqlite")
     store.engine.dispose()

@@ -361,3 +361,69 @@ def span_record(
         usage_data=_node_data(stored.get(CHAT_USAGE)),
         cost_data=_node_data(stored.get(LLM_COST)),
     )
+
+
+def _plain_attribute_json(value: AnyValue) -> str:
+    """``dump_span_attribute_value`` of the decoded value (no double-encoding strip)."""
+    if value.WhichOneof("value") == "string_value":
+        return encode_string(value.string_value)
+    return _attribute_json(value)
+
+
+def archived_span_content(span: Span) -> str:
+    """The span JSON of a span MLflow archived (``traces.pb``): ``Span.from_otel_proto(span,
+    preserve_request_id=True).to_dict()`` — stored as it was, without translation."""
+    raw_trace_id, raw_span_id, raw_parent_id = span.trace_id, span.span_id, span.parent_span_id
+    has_parent = bool(raw_parent_id) and bool(int.from_bytes(raw_parent_id, "big"))
+    # Not stripped of double encoding: MLflow's archive reader dumps every decoded value.
+    attributes: dict[str, Any] = {kv.key: _plain_attribute_json(kv.value) for kv in span.attributes}
+    if REQUEST_ID not in attributes:
+        attributes[REQUEST_ID] = encode_string("tr-" + _hex_id(raw_trace_id, 32))
+    status, status_name = _STATUS.get(span.status.code, _UNSET)
+    return dumps_content(
+        {
+            "trace_id": _b64_id(raw_trace_id, 16),
+            "span_id": _b64_id(raw_span_id, 8),
+            "parent_span_id": _b64_id(raw_parent_id, 8) if has_parent else None,
+            "name": span.name,
+            "kind": _KIND_NAMES.get(span.kind, "SPAN_KIND_INTERNAL"),
+            "start_time_unix_nano": span.start_time_unix_nano,
+            "end_time_unix_nano": span.end_time_unix_nano,
+            "events": [
+                {
+                    "name": event.name,
+                    "time_unix_nano": event.time_unix_nano,
+                    "attributes": {kv.key: any_value(kv.value) for kv in event.attributes},
+                }
+                for event in span.events
+            ],
+            "status": {
+                "code": status_name,
+                "message": span.status.message if status == "ERROR" else "",
+            },
+            "attributes": attributes,
+            "links": [_link(link) for link in span.links],
+        }
+    )
+
+
+def archived_trace_contents(data: bytes) -> list[str]:
+    """The spans of an archived ``traces.pb`` (OTLP ``TracesData``), root spans first, then
+    by start time and span id, as MLflow answers them; ``ValueError`` when it is not one."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    traces = TracesData()
+    try:
+        traces.ParseFromString(data)
+    except DecodeError as exc:
+        raise ValueError("not an OTLP TracesData protobuf") from exc
+    spans = [s for rs in traces.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    spans.sort(
+        key=lambda s: (
+            1 if s.parent_span_id and int.from_bytes(s.parent_span_id, "big") else 0,
+            s.start_time_unix_nano,
+            s.span_id.hex(),
+        )
+    )
+    return [archived_span_content(span) for span in spans]

@@ -113,6 +113,12 @@ _BLOCKED_TAGS = frozenset(
 )
 
 
+def without_blocked_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A client's trace tags without those MLflow manages (its start/end trace handlers drop
+    them silently)."""
+    return {key: value for key, value in tags.items() if key not in _BLOCKED_TAGS}
+
+
 def trace_tag_key(key: str, operation: str) -> str:
     """``key``, unless it is a tag the tag routes may not change."""
     if key in _BLOCKED_TAGS and not (
@@ -126,6 +132,7 @@ def trace_tag_key(key: str, operation: str) -> str:
 async def start_trace(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     info = parse_start_trace(body)
+    info.tags = without_blocked_tags(info.tags)
     raw = ((body.get("trace") or {}).get("trace_info") or {}).get("assessments") or []
     if not isinstance(raw, list):
         raise InvalidParameter(f"Invalid value {raw!r} for parameter 'assessments' supplied.")

@@ -124,7 +124,9 @@ class Assessment:
     span_id: str | None = None
     run_id: str | None = None
     overrides: str | None = None
-    valid: bool = True
+    #: None: not set (MLflow's file store keeps none for expectations and issue references,
+    #: and then answers none).
+    valid: bool | None = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +355,8 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         }
     if a.overrides:
         out["overrides"] = a.overrides
-    out["valid"] = a.valid
+    if a.valid is not None:
+        out["valid"] = a.valid
     if a.kind == "issue":
         issue_name = a.value.get("issue_name") if isinstance(a.value, dict) else None
         out["issue"] = {"issue_name": issue_name if isinstance(issue_name, str) else ""}

@@ -216,6 +216,12 @@ class FileTraceStore:
             raise _not_found(trace_id)
         return found
 
+    def find_trace_dir(self, trace_id: str) -> TraceDir | None:
+        """Synchronous (call it in a worker thread): the trace's directory in any experiment,
+        active or deleted, or None; for the file assessment store, which shares this lookup
+        and its cache."""
+        return self._find(trace_id)
+
     def _load(self, trace_id: str) -> tuple[TraceInfo, TraceDir]:
         """MLflow's ``_get_trace_info_and_dir``: 404 when missing, INVALID_STATE when the
         stored info is unreadable or names another trace."""

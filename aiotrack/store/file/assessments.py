@@ -79,6 +79,16 @@ def _value(kind: AssessmentKind, part: dict[str, Any]) -> Any:
     )
 
 
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _source_type(value: Any) -> str:
+    """``AssessmentSourceType._standardize``: upper case, the legacy ``AI_JUDGE`` renamed."""
+    name = str(value or "SOURCE_TYPE_UNSPECIFIED").upper()
+    return "LLM_JUDGE" if name == "AI_JUDGE" else name
+
+
 def assessment_from_yaml(data: Any) -> Assessment:
     """What MLflow's ``Assessment.from_dictionary`` makes of an assessment file: ``valid`` and
     ``overrides`` for a feedback only (``valid`` defaulting to true), no rationale for an
@@ -103,8 +113,9 @@ def assessment_from_yaml(data: Any) -> Assessment:
             name=str(data["assessment_name"]),
             kind=kind,
             value=_value(kind, part),
-            source_type=str(source.get("source_type") or "SOURCE_TYPE_UNSPECIFIED"),
-            source_id=None if source.get("source_id") is None else str(source["source_id"]),
+            source_type=_source_type(source.get("source_type")),
+            # AssessmentSource's default id: a file without one is read as "default".
+            source_id=_optional_str(source.get("source_id", "default")),
             created_ms=parse_timestamp(data["create_time"], "create_time"),
             updated_ms=parse_timestamp(data["last_update_time"], "last_update_time"),
             error=error,

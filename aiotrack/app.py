@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -16,8 +17,10 @@ from aiotrack.keys import (
     ASSESSMENT_STORE,
     CONFIG,
     LOGGED_MODEL_STORE,
+    PRICE_CATALOG,
     REGISTRY_STORE,
     SPAN_WRITER,
+    TRACE_METRICS,
     TRACE_STORE,
     TRACKING_STORE,
     UI_QUERIES,
@@ -30,10 +33,12 @@ from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.registry import SqlRegistryStore
 from aiotrack.store.sql.span_writer import SpanWriter
+from aiotrack.store.sql.trace_metrics import SqlTraceMetrics
 from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.sql.urls import redact, to_async_url
+from aiotrack.tracing.pricing import default_catalog
 
 __all__ = ["create_app"]
 
@@ -93,7 +98,11 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     app[LOGGED_MODEL_STORE] = logged_models
     app[TRACE_STORE] = SqlTraceStore(db)
     app[SPAN_WRITER] = SpanWriter(db)
+    catalog = await asyncio.to_thread(default_catalog)
+    if catalog is not None:
+        app[PRICE_CATALOG] = catalog
     app[ASSESSMENT_STORE] = SqlAssessmentStore(db)
+    app[TRACE_METRICS] = SqlTraceMetrics(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield
     await db.dispose()

@@ -6,20 +6,24 @@ from aiohttp import web
 
 from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
+from aiotrack.store.assessment_base import AssessmentStore
 from aiotrack.store.base import TrackingStore
 from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
-from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.trace_base import TraceStore
+from aiotrack.store.trace_metrics_base import TraceMetricsStore
+from aiotrack.tracing.pricing import PriceCatalog
 
 __all__ = [
     "ARTIFACT_STORAGE",
     "ASSESSMENT_STORE",
     "CONFIG",
     "LOGGED_MODEL_STORE",
+    "PRICE_CATALOG",
     "REGISTRY_STORE",
     "SPAN_WRITER",
+    "TRACE_METRICS",
     "TRACE_STORE",
     "TRACKING_STORE",
     "UI_QUERIES",
@@ -37,6 +41,10 @@ REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
 #: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
 TRACE_STORE = web.AppKey("trace_store", TraceStore)
 SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
-#: Trace assessments (feedback, expectations, issue references); SQL backends only, absent on
-#: the file store (trace answers then carry no assessments, the assessment routes answer 501).
-ASSESSMENT_STORE = web.AppKey("assessment_store", SqlAssessmentStore)
+#: Model prices for span costs (MLflow's model catalog, when an ``mlflow`` package provides it).
+PRICE_CATALOG = web.AppKey("price_catalog", PriceCatalog)
+#: Trace assessments (feedback, expectations, issue references), in the tracking database or
+#: the ``./mlruns`` trace directories.
+ASSESSMENT_STORE = web.AppKey("assessment_store", AssessmentStore)
+#: Trace metrics and filter correlation (SQL backends only; absent on a file store).
+TRACE_METRICS = web.AppKey("trace_metrics", TraceMetricsStore)

@@ -16,6 +16,7 @@ from aiotrack.api import (
     otlp,
     registry,
     runs,
+    trace_metrics,
     traces,
     traces_v2,
     ui,
@@ -46,6 +47,7 @@ def add_routes(app: web.Application, prefix: str = "") -> None:
     router.add_get(f"{prefix}/version", meta.version)
     for api in V3_PREFIXES:
         router.add_get(f"{prefix}{api}/mlflow/server-info", meta.server_info)
+        _add_table(router, f"{prefix}{api}", trace_metrics.routes)
         _add_table(router, f"{prefix}{api}", traces.routes)
         _add_table(router, f"{prefix}{api}", assessments.routes)
     for path in ("/v1/traces", "/api/2.0/otel/v1/traces"):

@@ -22,13 +22,9 @@ from aiohttp import web
 
 from aiotrack.api.codec import json_response
 from aiotrack.api.messages import Message, boolean, enum, message, read_json_body, string
-from aiotrack.errors import InvalidParameter, NotImplementedFeature
+from aiotrack.errors import InvalidParameter
 from aiotrack.keys import ASSESSMENT_STORE
-from aiotrack.store.sql.assessments import (
-    ExpectationUpdate,
-    FeedbackUpdate,
-    SqlAssessmentStore,
-)
+from aiotrack.store.assessment_base import AssessmentStore, ExpectationUpdate, FeedbackUpdate
 from aiotrack.tracing.assessments import (
     SOURCE_TYPES,
     AssessmentError,
@@ -223,14 +219,8 @@ def parse_assessment(data: Mapping[str, Any]) -> NewAssessment:
     return _to_new(AssessmentMessage.from_json(data), _Raw(data))
 
 
-def _store(request: web.Request) -> SqlAssessmentStore:
-    store = request.app.get(ASSESSMENT_STORE)
-    if store is None:  # the ./mlruns file store
-        raise NotImplementedFeature(
-            "Trace assessments are not supported by aiotrack on a file-store backend "
-            "(--backend-store-uri ./mlruns); use a database backend such as sqlite:///mlflow.db"
-        )
-    return store
+def _store(request: web.Request) -> AssessmentStore:
+    return request.app[ASSESSMENT_STORE]
 
 
 def _snake(path: str) -> str:

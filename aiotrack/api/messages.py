@@ -96,9 +96,9 @@ def boolean(*, default: bool | None = None) -> Any:
     return _field(_Spec("bool"), default)
 
 
-def enum(values: Mapping[str, int], *, default: int | None = None) -> Any:
+def enum(values: Mapping[str, int], *, required: bool = False, default: int | None = None) -> Any:
     """A proto enum, given by name or number; parsed to its number."""
-    return _field(_Spec("enum", enum_values=values), default)
+    return _field(_Spec("enum", required=required, enum_values=values), default)
 
 
 def repeated_string(*, required: bool = False) -> Any:

@@ -30,6 +30,7 @@ from aiotrack.api.traces import (
     SetTraceTag,
     check_max_results,
     trace_tag_key,
+    without_blocked_tags,
 )
 from aiotrack.errors import BadRequest, InvalidParameter
 from aiotrack.keys import TRACE_STORE
@@ -111,7 +112,7 @@ async def start_trace(request: web.Request) -> web.Response:
         msg.experiment_id or "",
         msg.timestamp_ms,
         _pairs(msg.request_metadata, "request_metadata"),
-        _pairs(msg.tags, "tags"),
+        without_blocked_tags(_pairs(msg.tags, "tags")),
     )
     return json_response(_info(info))
 
@@ -178,7 +179,7 @@ async def end_trace(request: web.Request) -> web.Response:
         msg.timestamp_ms,
         _STATE_OF[msg.status],
         _pairs(msg.request_metadata, "request_metadata"),
-        _pairs(msg.tags, "tags"),
+        without_blocked_tags(_pairs(msg.tags, "tags")),
     )
     return json_response(_info(info))
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiotrack.errors import InvalidParameter
+from aiotrack.search._sqlparse_words import SQL_KEYWORDS
 from aiotrack.search.limits import (
     MAX_FILTER_CLAUSES,
     check_filter_length,
@@ -136,8 +137,8 @@ _LIST_OPS = frozenset({"IN", "NOT IN"})
 #: sqlparse reads these bare words as SQL names, not identifiers; MLflow accepts only
 #: ``timestamp <op> <integer>`` of them (and ``timestamp [ASC|DESC]`` in order_by).
 _BUILTIN_WORDS = frozenset({"timestamp", "text"})
+_QUOTE_CHARS = re.compile(r"[`'\"]")
 _DOTTED_PREFIX = re.compile(r"\w+\.(?:\w+\.)*(?=[\s<>=!]|$)")
-_RAW_TOKEN = re.compile(r"[<>=!]+|[\w.]+|\S")
 
 
 def _fmt(items: Iterable[str]) -> str:
@@ -169,9 +170,13 @@ def _entity(prefix: str | None) -> TraceEntity:
 
 
 def _identifier(ident: _Ident, valid_attributes: frozenset[str]) -> tuple[TraceEntity, str]:
-    """MLflow's ``_get_identifier``: the entity and the unquoted key, before key mapping."""
-    entity = _entity(ident.prefix)
-    key = _strip_quotes(ident.key)
+    """MLflow's ``_get_identifier``: the entity and the unquoted key, before key mapping. Like
+    MLflow, it splits the text as written at its first dot, backticks or not."""
+    prefix, dot, key = ident.text.partition(".")
+    if not dot:
+        prefix, key = "", prefix
+    entity = _entity(prefix if dot else None)
+    key = _strip_quotes(key)
     if entity == "attribute" and key not in valid_attributes:
         raise InvalidParameter(
             f"Invalid attribute key '{key}' specified. Valid keys are '{_fmt(valid_attributes)}'"
@@ -194,8 +199,8 @@ def _mapped(entity: TraceEntity, key: str) -> tuple[TraceEntity, str]:
 
 
 def _check_span(key: str, op: str) -> None:
-    """MLflow's ``is_span`` checks (``op`` as written: MLflow reports it unnormalised)."""
-    upper = op.upper()
+    """MLflow's ``is_span`` checks. While parsing, MLflow checks the comparator as written, so
+    a lower-case ``like`` is refused there; the store checks it again upper-cased."""
     if key.startswith("attributes."):
         if not key[len("attributes.") :]:
             raise InvalidParameter("Span attribute name cannot be empty after 'attributes.'")
@@ -209,7 +214,7 @@ def _check_span(key: str, op: str) -> None:
             f"Invalid span attribute '{key}'. Supported attributes: "
             f"{', '.join(sorted(_SPAN_COLUMNS))}, attributes.<attribute_name>."
         )
-    if upper not in valid:
+    if op not in valid:
         raise InvalidParameter(f"span.{key} comparator '{op}' not one of '{_fmt(valid)}'")
 
 
@@ -297,28 +302,40 @@ class _Parsed:
     value: TraceValue
 
 
-def _builtin_clause(scanner: _Scanner, word: str) -> InvalidParameter:
-    """The error for a clause starting with a bare ``text``/``timestamp`` that sqlparse does
-    not read as a comparison: MLflow lists the clause's tokens (and the first one again for
-    ``timestamp``, a quirk of its token joiner)."""
-    tokens = [word]
-    while len(tokens) < 3 and not scanner.at_end():
-        if scanner.peek() in "'\"`(":
-            try:
-                tokens.append(scanner.read_value().text)
-            except _Syntax as e:
-                tokens.append(e.fragment)
-                break
-            continue
-        m = _RAW_TOKEN.match(scanner.text, scanner.pos)
-        assert m is not None  # at_end() is False: some non-blank character is here
-        tokens.append(m.group())
-        scanner.pos = m.end()
-    if word == "timestamp" and len(tokens) == 3:
-        tokens.append(word)
-    return InvalidParameter(
-        "Invalid clause(s) in filter string: " + ", ".join(f"'{t}'" for t in tokens)
-    )
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    """One clause as scanned: either its parts, or the tokens MLflow would list as invalid."""
+
+    ident: _Ident | None = None
+    op: str = ""  # canonical: upper case, single spaces
+    written: str = ""  # as written, for single-word comparators
+    lit: _Lit | None = None
+    timestamp: int | None = None  # ``timestamp <op> <integer>``, already understood
+    invalid: tuple[str, ...] = ()
+
+
+def _clause_tokens(scanner: _Scanner, first: str) -> list[str]:
+    """``first`` and the rest of the clause, split into tokens as sqlparse splits them (for
+    MLflow's "Invalid clause(s)" message)."""
+    tokens = [first]
+    op_start = scanner.pos
+    op = scanner.read_op()
+    if op is None:
+        return tokens
+    written = scanner.text[op_start : scanner.pos].split()
+    if op == "IS NOT NULL":
+        tokens += [written[0], " ".join(written[1:])]
+    else:
+        tokens += written
+    if op not in _NULL_OPS and not scanner.at_end():
+        value_start = scanner.pos
+        try:
+            scanner.read_value()
+        except _Syntax as e:
+            tokens.append(e.fragment)
+            return tokens
+        tokens.append(scanner.text[value_start : scanner.pos])
+    return tokens
 
 
 def _read_identifier(scanner: _Scanner) -> _Ident:
@@ -334,48 +351,66 @@ def _read_identifier(scanner: _Scanner) -> _Ident:
     return _Ident(prefix, key, text)
 
 
-def _clause(scanner: _Scanner) -> _Parsed:
-    start = scanner.pos
+def _is_sql_word(key: str) -> bool:
+    lower = key.lower()
+    return lower in _BUILTIN_WORDS or lower in SQL_KEYWORDS
+
+
+def _scan_clause(scanner: _Scanner) -> _Scanned:
+    """Read one clause. Raises :class:`_Syntax` where the text does not scan at all; clauses
+    that scan but that sqlparse does not group into a comparison come back ``invalid``."""
     ident = _read_identifier(scanner)
-    if ident.prefix is None and ident.key.lower() in _BUILTIN_WORDS:
-        op_start = scanner.pos
+    if ident.prefix is None and _is_sql_word(ident.key):
+        # sqlparse reads these as SQL names: only ``timestamp <op> <integer>`` is understood.
+        after_ident = scanner.pos
         op = scanner.read_op()
-        lit = None
         if ident.key == "timestamp" and op in _NUMERIC_OPS and not scanner.at_end():
-            value_start = scanner.pos
             try:
                 lit = scanner.read_value()
             except _Syntax:
                 lit = None
-            if lit is None or lit.kind != "number" or any(c in lit.text for c in ".eE"):
-                lit = None
-                scanner.pos = value_start
-        if lit is None:
-            scanner.pos = op_start
-            raise _builtin_clause(scanner, ident.key)
-        return _Parsed("attribute", "timestamp_ms", op or "", _number(lit))
+            if lit is not None and lit.kind == "number" and not any(c in lit.text for c in ".eE"):
+                return _Scanned(op=op or "", written=op or "", timestamp=int(lit.text))
+        scanner.pos = after_ident
+        tokens = _clause_tokens(scanner, ident.key)
+        if ident.key == "timestamp" and len(tokens) >= 3:
+            tokens.insert(3, ident.key)  # MLflow's token joiner lists it again after 3 tokens
+        return _Scanned(invalid=tuple(tokens))
     op_start = scanner.pos
     op = scanner.read_op()
     if op is None:
         raise _Syntax(ident.text)
     written = scanner.text[op_start : scanner.pos].strip()
-    if " " in written or "\t" in written or "\n" in written:
-        written = op  # multi-word comparators reach MLflow normalised
-    entity, key = _identifier(ident, _SEARCH_ATTRIBUTE_KEYS)
     if op in _NULL_OPS:
-        entity, key = _mapped(entity, key)
-        return _Parsed(entity, key, op, None)
+        return _Scanned(ident, op, op)
     if scanner.at_end():
-        raise _Syntax(scanner.text[start:].strip())
+        # sqlparse groups no comparison without a right side: its two tokens stay apart.
+        return _Scanned(invalid=(ident.text, written))
+    value_start = scanner.pos
     lit = scanner.read_value()
-    if (op in _LIST_OPS) != (lit.kind == "list"):
-        # sqlparse groups IN only with a parenthesised list, and a list only after IN.
-        raise _Syntax(scanner.text[start : scanner.pos].strip())
-    value = _value(entity, key, written, lit)
+    if op in _LIST_OPS and lit.kind != "list":
+        # sqlparse joins IN only with a parenthesised list; MLflow lists the loose tokens.
+        words = written.split()
+        return _Scanned(invalid=(ident.text, *words, scanner.text[value_start : scanner.pos]))
+    # MLflow keeps a one-word comparator as written; its joined NOT IN is upper case.
+    return _Scanned(ident, op, op if " " in op else written, lit)
+
+
+def _parsed(c: _Scanned) -> _Parsed:
+    """MLflow's ``_get_comparison`` for a clause that scanned: identifier, value, key mapping
+    and (for spans) the comparator, in that order."""
+    if c.timestamp is not None:
+        return _Parsed("attribute", "timestamp_ms", c.op, c.timestamp)
+    assert c.ident is not None
+    entity, key = _identifier(c.ident, _SEARCH_ATTRIBUTE_KEYS)
+    if c.lit is None:  # IS [NOT] NULL
+        entity, key = _mapped(entity, key)
+        return _Parsed(entity, key, c.op, None)
+    value = _value(entity, key, c.written, c.lit)
+    if entity == "span":  # before mapping: ``text`` becomes a span key only afterwards
+        _check_span(key, c.written)
     entity, key = _mapped(entity, key)
-    if entity == "span":
-        _check_span(key, written)
-    return _Parsed(entity, key, written, value)
+    return _Parsed(entity, key, c.written, value)
 
 
 def _validated(p: _Parsed) -> TraceClause:
@@ -426,8 +461,6 @@ def _validated(p: _Parsed) -> TraceClause:
             raise InvalidParameter(
                 f"assessment.{key} comparator '{op}' not one of '{_fmt(_ASSESSMENT_OPS)}'"
             )
-    if (op in _LIST_OPS) != isinstance(value, tuple):  # pragma: no cover - the scanner's rule
-        raise InvalidParameter(f"Invalid comparator '{op}' for value {value!r}")
     return TraceClause(entity, key, op, value)
 
 
@@ -457,7 +490,7 @@ def parse_trace_filter(filter_string: str | None) -> list[TraceClause]:
         return []
     check_filter_length(filter_string)
     scanner = _Scanner(filter_string)
-    parsed: list[_Parsed] = []
+    scanned: list[_Scanned] = []
     try:
         while not scanner.at_end():
             if scanner.peek() == ";":
@@ -473,12 +506,25 @@ def parse_trace_filter(filter_string: str | None) -> list[TraceClause]:
             elif word is not None and word.upper() in ("OR", "NOT", "IN", "IS", "NULL", "LIKE"):
                 raise _Syntax(word)
             else:
-                if len(parsed) >= MAX_FILTER_CLAUSES:
+                if len(scanned) >= MAX_FILTER_CLAUSES:
                     raise too_many_clauses()
-                parsed.append(_clause(scanner))
+                scanned.append(_scan_clause(scanner))
     except _Syntax as e:
         raise InvalidParameter(f"Invalid clause(s) in filter string: '{e.fragment}'") from None
-    return [_validated(p) for p in parsed]
+    invalid = [token for c in scanned for token in c.invalid]
+    if invalid:  # MLflow checks the whole statement's grouping before any clause
+        raise InvalidParameter(
+            "Invalid clause(s) in filter string: " + ", ".join(f"'{t}'" for t in invalid)
+        )
+    clauses = [_validated(p) for p in [_parsed(c) for c in scanned]]
+    for c in clauses:
+        if isinstance(c.value, tuple) and c.op not in _LIST_OPS:
+            # MLflow compares the column with a tuple and fails in the database (a 500), once
+            # every clause has passed its checks.
+            raise InvalidParameter(
+                f"Invalid comparator '{c.op}' for a list of values; use 'IN' or 'NOT IN'"
+            )
+    return clauses
 
 
 # --- order_by ---------------------------------------------------------------------------------
@@ -493,7 +539,10 @@ def _order_entry(entry: str) -> TraceOrder:
         ident = scanner.read_identifier()
     except _Syntax:
         raise unparsable from None
-    if ident.prefix is None and ident.key.lower() in _BUILTIN_WORDS and ident.key != "timestamp":
+    # sqlparse reads a bare SQL word as no identifier; of them only ``timestamp [ASC|DESC]``
+    # is understood.
+    builtin = ident.prefix is None and _is_sql_word(ident.key)
+    if builtin and ident.key != "timestamp":
         raise unparsable
     ascending = True
     if not scanner.at_end():
@@ -501,11 +550,18 @@ def _order_entry(entry: str) -> TraceOrder:
         if direction is None:
             raise unparsable
         if direction.lower() not in ("asc", "desc"):
+            if builtin:
+                raise unparsable
             raise InvalidParameter(f"Invalid ordering key in order_by clause '{entry}'.")
         ascending = direction.lower() == "asc"
         if not scanner.at_end():
             raise unparsable
-    entity, key = _mapped(*_identifier(ident, _ORDER_BY_ATTRIBUTE_KEYS))
+    # With a direction, MLflow splits the entry with shlex (backticks read as double quotes),
+    # which drops the quotes before it splits the identifier at its first dot.
+    unquoted = (
+        ident.text if scanner.text.strip() == ident.text else _QUOTE_CHARS.sub("", ident.text)
+    )
+    entity, key = _mapped(*_identifier(_Ident(None, unquoted, unquoted), _ORDER_BY_ATTRIBUTE_KEYS))
     if entity == "request_metadata" and key in ANALYTICS_METADATA_KEYS:
         raise InvalidParameter(
             f"Ordering by reserved metadata '{key}' is not supported because it is "

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from aiotrack.errors import InvalidParameter
+from aiotrack.tracing.wire import timestamp_json
 
 __all__ = [
     "JSON_FORMAT",
@@ -123,7 +124,9 @@ class Assessment:
     span_id: str | None = None
     run_id: str | None = None
     overrides: str | None = None
-    valid: bool = True
+    #: None: not set (MLflow's file store keeps none for expectations and issue references,
+    #: and then answers none).
+    valid: bool | None = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,16 +298,6 @@ def parse_timestamp(value: str, path: str) -> int:
     return ms
 
 
-def timestamp_json(ms: int) -> str:
-    """A ``google.protobuf.Timestamp`` of ``ms`` as protobuf writes it (no fraction on whole
-    seconds, else three digits)."""
-    seconds, millis = divmod(ms, 1000)
-    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-    if len(text) < 19:  # years before 1000: strftime does not pad them everywhere
-        text = text.rjust(19, "0")
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
-
-
 def _wire_value(value: Any) -> Any:
     """A value as ``google.protobuf.Value`` answers it: every number a double."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -362,7 +355,8 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         }
     if a.overrides:
         out["overrides"] = a.overrides
-    out["valid"] = a.valid
+    if a.valid is not None:
+        out["valid"] = a.valid
     if a.kind == "issue":
         issue_name = a.value.get("issue_name") if isinstance(a.value, dict) else None
         out["issue"] = {"issue_name": issue_name if isinstance(issue_name, str) else ""}

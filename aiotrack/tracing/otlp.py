@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
+import orjson
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from aiotrack.errors import AiotrackError
+from aiotrack.tracing.otlp_json import fast_request
 from aiotrack.tracing.pricing import PriceCatalog
 from aiotrack.tracing.records import SpanRecord, TraceSummary
 from aiotrack.tracing.spans import (
@@ -74,13 +77,26 @@ def media_type_of(content_type: str | None) -> str:
 
 
 def _json_request(body: bytes) -> ExportTraceServiceRequest:
-    """OTLP JSON: hex ids turned into the base64 protobuf's JSON mapping expects, then parsed.
+    """OTLP JSON, parsed as MLflow parses it; the usual body is built directly instead
+    (``otlp_json.fast_request``: the same message, several times faster)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None  # NaN, lone surrogates, huge nesting...: the standard library decides
+    if data is not None and (request := fast_request(data)) is not None:
+        return request
+    # orjson reads integers beyond 64 bits as floats: decode again for MLflow's way.
+    return json_request_like_mlflow(json.loads(body))
+
+
+def json_request_like_mlflow(data: Any) -> ExportTraceServiceRequest:
+    """Decoded OTLP JSON with hex ids turned into the base64 protobuf's JSON mapping expects,
+    then parsed by ``json_format`` (raises what those raise on a malformed body).
 
     MLflow converts the ids of spans and links in ``resourceSpans[].scopeSpans[].spans[]``
     only (``_convert_otlp_json_ids_to_base64``); where its conversion trips over a body of the
-    wrong shape (a list, an id that is not a string) it answers 500, this answers 400.
+    wrong shape (a list, an id that is not a string) it answers 500, the caller answers 400.
     """
-    data = json.loads(body)
     for resource_spans in data.get("resourceSpans", []):
         for scope_spans in resource_spans.get("scopeSpans", []):
             for span in scope_spans.get("spans", []):
@@ -122,8 +138,8 @@ def decode_export_request(
     spans (no cost without it). Errors, in MLflow's order: 400 ``INVALID_FORMAT``/``NO_SPANS``
     for the body; 422 ``CANNOT_CONVERT`` for any span without a trace or span id; then what
     MLflow's store would fail the batch on: 422 ``FAILED_TO_LOG`` (ids too long for their
-    fields, values its translation or aggregation trips over) or ``InvalidParameter`` (a
-    session id or trace name too long). A request whose resources hold no span decodes to [].
+    fields, values its translation or aggregation trips over), ``InvalidParameter`` (a
+    session id or trace name too long) or ``BadRequest`` (a span type its database refuses). A request whose resources hold no span decodes to [].
     """
     request = parse_export_request(body, media_type)
     records: list[SpanRecord] = []
@@ -140,6 +156,8 @@ def decode_export_request(
                 except SpanStorageError as exc:
                     storage_error = storage_error or exc
     if storage_error is not None:
+        if storage_error.answer is not None:
+            raise storage_error.answer from storage_error
         raise OtlpError(422, FAILED_TO_LOG) from storage_error
     try:
         return list(summarize(records).values())

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["ModelCatalog", "PriceCatalog", "mlflow_catalog_directory"]
+__all__ = ["ModelCatalog", "PriceCatalog", "default_catalog", "mlflow_catalog_directory"]
 
 # Model URI prefixes that are routing identifiers, not model names (never priced).
 _SKIP_PREFIXES = ("gateway:/", "endpoints:/")
@@ -130,7 +130,8 @@ class ModelCatalog:
             return None
         if model_name.startswith(_SKIP_PREFIXES):
             return None
-        # Databricks endpoint names are priced from the Databricks catalog.
+        # Databricks endpoint names are priced from the Databricks catalog (3.18; 3.17.2 did so
+        # only when no provider was named).
         if model_name.startswith(("databricks-", "databricks/")):
             model_provider = "databricks"
         prompt = usage.get("input_tokens", 0)
@@ -166,3 +167,9 @@ class ModelCatalog:
             "output_cost": output_cost,
             "total_cost": input_cost + output_cost,
         }
+
+
+def default_catalog() -> ModelCatalog | None:
+    """The installed ``mlflow`` package's catalog, loaded, or None (blocking: run in a thread)."""
+    directory = mlflow_catalog_directory()
+    return ModelCatalog.from_directory(directory) if directory else None

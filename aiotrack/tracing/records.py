@@ -88,7 +88,8 @@ class TraceSummary:
     ``mlflow.trace.user``) only if not set. ``trace_name`` goes to ``trace_info.trace_name``.
     ``tags`` are the resource attributes and the root spans' ``mlflow.traceTag.*`` attributes
     (validated, the root's winning), without the trace name; the store merges them into the
-    trace's tags.
+    trace's tags. ``spans`` are the rows to upsert: one per span id (a span sent twice in the
+    batch is its last copy, while the aggregates above count both, as MLflow's do).
     """
 
     trace_id: str

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from aiotrack.errors import AiotrackError, BadRequest
+from aiotrack.tracing.analytics import finite_float
 from aiotrack.tracing.jsonvalues import dump_attribute, dumps_content, encode_string, loads
 from aiotrack.tracing.pricing import PriceCatalog
 from aiotrack.tracing.records import SpanRecord
@@ -59,7 +60,8 @@ KNOWN_SERVICE_NAMES = frozenset(
     }
 )
 
-# handlers._HANDLER_BLOCKED_TRACE_TAGS: system tags a root span's mlflow.traceTag.* must not set.
+# handlers._HANDLER_BLOCKED_TRACE_TAGS: system tags a root span's mlflow.traceTag.* must not set
+# (3.18 drops these attributes; 3.17.2 kept them).
 _BLOCKED_TRACE_TAG_ATTRIBUTES = tuple(
     TRACE_TAG_PREFIX + key
     for key in (
@@ -88,7 +90,12 @@ class SpanConversionError(Exception):
 
 
 class SpanStorageError(Exception):
-    """MLflow's store would fail on this span (422 "Failed to log OpenTelemetry spans")."""
+    """MLflow's store would fail on this span: 422 "Failed to log OpenTelemetry spans", or
+    ``answer`` when MLflow answers otherwise (its database refusing a value: 400)."""
+
+    def __init__(self, message: str, answer: AiotrackError | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +128,17 @@ def resource_info(resource: Resource) -> ResourceInfo:
 def any_value(value: AnyValue) -> Any:
     """MLflow's ``_decode_otel_proto_anyvalue``: an OTLP ``AnyValue`` as a Python value."""
     kind = value.WhichOneof("value")
-    if kind is None:
-        return None
+    # The common kinds first: this runs for every value inside every key-value list.
     if kind == "string_value":
         return value.string_value
-    if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "int_value":
+        return value.int_value
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
     return getattr(value, kind)
 
 
@@ -153,7 +163,9 @@ def _float_json(number: float) -> str:
 
 def _attribute_json(value: AnyValue) -> str:
     """The stored JSON text of one span attribute: ``dump_span_attribute_value`` of the decoded
-    value, then ``strip_otlp_double_encoding`` (which only ever changes string values)."""
+    value, then ``strip_otlp_double_encoding`` (which only ever changes string values; 3.18
+    strips at ingest, so the ``type`` column reads the stripped value; 3.17.2 stripped later,
+    inside the translation)."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         text = value.string_value
@@ -205,21 +217,13 @@ def _link(link: Span.Link) -> dict[str, Any]:
 
 def _try_parse_json_string(value: Any) -> Any:
     """The sqlalchemy store's helper: the decoded str if ``value`` is JSON for a str."""
+    if value is None:
+        return None
     try:
         parsed = json.loads(value)
     except (json.JSONDecodeError, TypeError):
         return value
     return parsed if isinstance(parsed, str) else value
-
-
-def _finite_float_or_none(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _bounded(value: Any) -> str | None:
@@ -246,18 +250,17 @@ def span_record(
     where its store fails the batch (422 "Failed to log OpenTelemetry spans": an id too long
     for its field, a span kind attribute that is a JSON object, ...).
     """
-    if not span.trace_id:
+    # Each read of a bytes field builds a new object: read each once.
+    raw_trace_id, raw_span_id, raw_parent_id = span.trace_id, span.span_id, span.parent_span_id
+    if not raw_trace_id:
         raise SpanConversionError("trace_id is required but was empty")
-    if not span.span_id:
+    if not raw_span_id:
         raise SpanConversionError("span_id is required but was empty")
     try:
-        trace_hex = _hex_id(span.trace_id, 32)
-        span_hex = _hex_id(span.span_id, 16)
+        span_hex = _hex_id(raw_span_id, 16)
         # An all-zero parent id means no parent (from_otel_proto tests the number).
-        parent_hex = (
-            _hex_id(span.parent_span_id, 16) if int.from_bytes(span.parent_span_id, "big") else None
-        )
-        trace_id = "tr-" + trace_hex
+        parent_hex = _hex_id(raw_parent_id, 16) if int.from_bytes(raw_parent_id, "big") else None
+        trace_id = "tr-" + _hex_id(raw_trace_id, 32)
 
         attributes: dict[str, Any] = {}
         for kv in span.attributes:
@@ -281,9 +284,10 @@ def span_record(
     except Exception as exc:  # e.g. an attribute nested too deep to decode or encode
         raise SpanConversionError(f"{type(exc).__name__}: {exc}") from exc
 
-    status, status_name = _STATUS.get(span.status.code, _UNSET)
+    proto_status = span.status
+    status, status_name = _STATUS.get(proto_status.code, _UNSET)
     # The OTel SDK keeps a status description only for ERROR.
-    message = span.status.message if status == "ERROR" else ""
+    message = proto_status.message if status == "ERROR" else ""
 
     # Span.span_type (the "type" column) reads the attribute before translation.
     raw_type = attributes.get(SPAN_TYPE)
@@ -293,20 +297,30 @@ def span_record(
             span_type = json.loads(raw_type)
         except Exception:
             span_type = raw_type
+        if isinstance(span_type, (dict, list)):
+            # MLflow hands the decoded object to its database driver, which refuses it.
+            raise SpanStorageError(
+                "span type is a JSON object or array",
+                BadRequest(f"The span type of span {span_hex} is not a string: {raw_type}"),
+            )
+        if not isinstance(span_type, str) and span_type is not None:
+            span_type = raw_type  # a number or boolean: the database stores its text
 
+    name, start, end = span.name, span.start_time_unix_nano, span.end_time_unix_nano
     try:
         # Span.to_dict copies the attributes; translation edits that copy.
         stored = dict(attributes)
         translate_attributes(stored, events, prices)
         content = dumps_content(
             {
-                "trace_id": _b64_id(span.trace_id, 16),
-                "span_id": _b64_id(span.span_id, 8),
-                "parent_span_id": _b64_id(span.parent_span_id, 8) if parent_hex else None,
-                "name": span.name,
+                "trace_id": _b64_id(raw_trace_id, 16),
+                "span_id": _b64_id(raw_span_id, 8),
+                "parent_span_id": _b64_id(raw_parent_id, 8) if parent_hex else None,
+                "name": name,
+                # 3.18 stores the kind (3.17.2's Span.to_dict had no "kind").
                 "kind": _KIND_NAMES.get(span.kind, "SPAN_KIND_INTERNAL"),
-                "start_time_unix_nano": span.start_time_unix_nano,
-                "end_time_unix_nano": span.end_time_unix_nano,
+                "start_time_unix_nano": start,
+                "end_time_unix_nano": end,
                 "events": events,
                 "status": {"code": status_name, "message": message},
                 "attributes": stored,
@@ -319,9 +333,9 @@ def span_record(
                 cost_values = json.loads(cost_text)
             except (TypeError, ValueError):
                 cost_values = {}
-        input_cost = _finite_float_or_none(cost_values.get("input_cost"))
-        output_cost = _finite_float_or_none(cost_values.get("output_cost"))
-        total_cost = _finite_float_or_none(cost_values.get("total_cost"))
+        input_cost = finite_float(cost_values.get("input_cost"))
+        output_cost = finite_float(cost_values.get("output_cost"))
+        total_cost = finite_float(cost_values.get("total_cost"))
     except SpanStorageError:
         raise
     except Exception as exc:
@@ -331,11 +345,11 @@ def span_record(
         trace_id=trace_id,
         span_id=span_hex,
         parent_span_id=parent_hex,
-        name=span.name,
-        type=span_type if span_type is None or isinstance(span_type, str) else raw_type,
+        name=name,
+        type=span_type,
         status=status,
-        start_time_unix_nano=span.start_time_unix_nano,
-        end_time_unix_nano=span.end_time_unix_nano,
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
         content=content,
         input_cost=input_cost,
         output_cost=output_cost,
@@ -347,3 +361,69 @@ def span_record(
         usage_data=_node_data(stored.get(CHAT_USAGE)),
         cost_data=_node_data(stored.get(LLM_COST)),
     )
+
+
+def _plain_attribute_json(value: AnyValue) -> str:
+    """``dump_span_attribute_value`` of the decoded value (no double-encoding strip)."""
+    if value.WhichOneof("value") == "string_value":
+        return encode_string(value.string_value)
+    return _attribute_json(value)
+
+
+def archived_span_content(span: Span) -> str:
+    """The span JSON of a span MLflow archived (``traces.pb``): ``Span.from_otel_proto(span,
+    preserve_request_id=True).to_dict()`` — stored as it was, without translation."""
+    raw_trace_id, raw_span_id, raw_parent_id = span.trace_id, span.span_id, span.parent_span_id
+    has_parent = bool(raw_parent_id) and bool(int.from_bytes(raw_parent_id, "big"))
+    # Not stripped of double encoding: MLflow's archive reader dumps every decoded value.
+    attributes: dict[str, Any] = {kv.key: _plain_attribute_json(kv.value) for kv in span.attributes}
+    if REQUEST_ID not in attributes:
+        attributes[REQUEST_ID] = encode_string("tr-" + _hex_id(raw_trace_id, 32))
+    status, status_name = _STATUS.get(span.status.code, _UNSET)
+    return dumps_content(
+        {
+            "trace_id": _b64_id(raw_trace_id, 16),
+            "span_id": _b64_id(raw_span_id, 8),
+            "parent_span_id": _b64_id(raw_parent_id, 8) if has_parent else None,
+            "name": span.name,
+            "kind": _KIND_NAMES.get(span.kind, "SPAN_KIND_INTERNAL"),
+            "start_time_unix_nano": span.start_time_unix_nano,
+            "end_time_unix_nano": span.end_time_unix_nano,
+            "events": [
+                {
+                    "name": event.name,
+                    "time_unix_nano": event.time_unix_nano,
+                    "attributes": {kv.key: any_value(kv.value) for kv in event.attributes},
+                }
+                for event in span.events
+            ],
+            "status": {
+                "code": status_name,
+                "message": span.status.message if status == "ERROR" else "",
+            },
+            "attributes": attributes,
+            "links": [_link(link) for link in span.links],
+        }
+    )
+
+
+def archived_trace_contents(data: bytes) -> list[str]:
+    """The spans of an archived ``traces.pb`` (OTLP ``TracesData``), root spans first, then
+    by start time and span id, as MLflow answers them; ``ValueError`` when it is not one."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    traces = TracesData()
+    try:
+        traces.ParseFromString(data)
+    except DecodeError as exc:
+        raise ValueError("not an OTLP TracesData protobuf") from exc
+    spans = [s for rs in traces.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    spans.sort(
+        key=lambda s: (
+            1 if s.parent_span_id and int.from_bytes(s.parent_span_id, "big") else 0,
+            s.start_time_unix_nano,
+            s.span_id.hex(),
+        )
+    )
+    return [archived_span_content(span) for span in spans]

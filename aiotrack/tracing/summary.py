@@ -64,11 +64,14 @@ def summarize(records: Iterable[SpanRecord]) -> dict[str, TraceSummary]:
 
 def _summarize_trace(trace_id: str, spans: list[SpanRecord]) -> TraceSummary:
     end_times = [s.end_time_unix_nano for s in spans if s.end_time_unix_nano is not None]
+    # A span id sent twice is one row, the last sent (MLflow's store upserts); everything else
+    # below, its usage and cost included, counts every span sent, as MLflow's does.
+    rows = list({span.span_id: span for span in spans}.values())
     summary = TraceSummary(
         trace_id=trace_id,
         min_start_ms=min(s.start_time_unix_nano for s in spans) // 1_000_000,
         max_end_ms=max(end_times) // 1_000_000 if end_times else None,
-        spans=spans,
+        spans=rows if len(rows) < len(spans) else spans,
     )
     # The status comes from the first root span, the previews from the last (MLflow's loop).
     root = next((s for s in spans if s.parent_span_id is None), None)
@@ -191,7 +194,8 @@ def truncated_preview(value: Any, role: str) -> str | None:
     if obj is not None and (messages := _messages(obj)):
         content = _message_text(_last_message(messages, role))
     content = content or value
-    # PostgreSQL text cannot hold NUL (MLflow 3.18 replaces it); a non-str raises, on purpose.
+    # PostgreSQL text cannot hold NUL: 3.18 replaces it (3.17.2 did not). A non-str raises, as
+    # in MLflow, which then sets no preview.
     content = content.replace("\x00", "\ufffd") if content else content
     if len(content) <= PREVIEW_MAX_LENGTH:
         return content  # type: ignore[no-any-return]

@@ -4,7 +4,8 @@ A port of ``mlflow/tracing/otel/translation/__init__.py`` (3.18.0). Given a span
 (JSON-encoded strings, edited in place) and events, it sets, when absent: the span type (also
 over ``UNKNOWN``), inputs and outputs (from attributes, then events), token usage, the chat
 message format, tool definitions, model name and provider, and the cost when a price catalog
-knows the model. The schemas themselves live in ``aiotrack.tracing.translators``.
+knows the model. The schemas themselves live in ``aiotrack.tracing.translators`` (the open
+conventions) and ``aiotrack.tracing.frameworks``; their registry, in MLflow's order, is here.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ import json
 import logging
 from typing import Any
 
+from aiotrack.tracing.frameworks import (
+    ClaudeCode,
+    GeminiCli,
+    GoogleAdk,
+    Laminar,
+    Langfuse,
+    LiveKit,
+    VercelAi,
+    VoltAgent,
+)
 from aiotrack.tracing.jsonvalues import dump_attribute, try_json_loads
 from aiotrack.tracing.pricing import PriceCatalog
-from aiotrack.tracing.translators import (
-    EVENT_TRANSLATORS,
-    TRANSLATORS,
-    WATCHED_EVENTS,
-    may_translate,
-)
+from aiotrack.tracing.translators import GenAi, OpenInference, SpringAi, Traceloop, Translator
 
 __all__ = [
     "CHAT_TOOLS",
@@ -32,6 +38,9 @@ __all__ = [
     "MODEL_PROVIDER",
     "OUTPUTS",
     "SPAN_TYPE",
+    "TRANSLATORS",
+    "WATCHED_KEYS",
+    "may_translate",
     "translate_attributes",
 ]
 
@@ -49,6 +58,88 @@ MODEL_PROVIDER = "mlflow.llm.provider"
 LLM_COST = "mlflow.llm.cost"
 
 
+# MLflow's _TRANSLATORS and _EVENT_TRANSLATORS, in its order (the first answer wins).
+TRANSLATORS: tuple[Translator, ...] = (
+    OpenInference(),
+    GeminiCli(),
+    ClaudeCode(),
+    GenAi(),
+    SpringAi(),
+    Traceloop(),
+    GoogleAdk(),
+    VercelAi(),
+    VoltAgent(),
+    LiveKit(),
+    Laminar(),
+    Langfuse(),
+)
+EVENT_TRANSLATORS: tuple[Translator, ...] = (SpringAi(), LiveKit(), ClaudeCode())
+
+
+def _declared_keys(translator: Translator) -> set[str]:
+    keys: set[str] = set()
+    for name in dir(translator):
+        if name.endswith("_KEY") or name.endswith("_KEYS"):
+            value = getattr(translator, name)
+            values = value if isinstance(value, tuple) else (value,)
+            keys.update(item for item in values if isinstance(item, str))
+    return keys
+
+
+# Every attribute key a translator may read: its declared keys and those its methods name.
+# A span with none of them (nor one of the prefixes) gets nothing from any translator, so
+# translation.translate_attributes skips asking (MLflow client spans, typically).
+WATCHED_KEYS = frozenset(
+    set().union(*(_declared_keys(t) for t in TRANSLATORS))
+    | {
+        "gen_ai.agent.name",
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "span.type",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "user_prompt",
+        "new_context",
+        "tool_input",
+        "full_command",
+        "file_path",
+        "skill_name",
+        "subagent_type",
+        "response.model_output",
+        "ai.operationId",
+        "voltagent.operation_id",
+        "voltagent.conversation_id",
+        "usage.prompt_tokens",
+        "llm.usage.prompt_tokens",
+        "usage.completion_tokens",
+        "llm.usage.completion_tokens",
+        "usage.total_tokens",
+        "llm.usage.total_tokens",
+        "lmnr.span.type",
+    }
+)
+# LiveKit's "lk.*", Vercel's unpacked "ai.prompt.*"/"ai.response.*", Traceloop's patterns.
+WATCHED_PREFIXES = ("lk.", "ai.prompt.", "ai.response.", "gen_ai.prompt.", "gen_ai.completion.")
+# The events the event translators read (Claude Code's also need its span.type attribute).
+WATCHED_EVENTS = frozenset(
+    {
+        "gen_ai.system.message",
+        "gen_ai.user.message",
+        "gen_ai.assistant.message",
+        "gen_ai.choice",
+        "gen_ai.content.prompt",
+        "gen_ai.content.completion",
+    }
+)
+
+
+def may_translate(attributes: dict[str, Any]) -> bool:
+    """Whether any translator could answer anything for these attributes."""
+    return any(key in WATCHED_KEYS or key.startswith(WATCHED_PREFIXES) for key in attributes)
+
+
 def translate_attributes(
     attributes: dict[str, Any], events: list[dict[str, Any]], prices: PriceCatalog | None
 ) -> None:
@@ -61,6 +152,8 @@ def translate_attributes(
     # Most spans (all from MLflow's own client) carry no key any translator reads: then only
     # the model named in the inputs or outputs, and the cost, can be added.
     relevant = may_translate(attributes)
+    # 3.18 asks the translators only when the type is missing or UNKNOWN (3.17.2 asked first,
+    # then kept a known type) and remembers the result for the agent test below.
     span_type_raw = attributes.get(SPAN_TYPE)
     span_type = try_json_loads(span_type_raw) if span_type_raw else None
     if (
@@ -101,7 +194,8 @@ def translate_attributes(
     ):
         attributes[MODEL_PROVIDER] = dump_attribute(provider)
 
-    # An agent span's usage is a rollup of its run: pricing it would hide its LLM spans' cost.
+    # An agent span's usage is a rollup of its run: pricing it would hide its LLM spans' cost
+    # (3.18; 3.17.2 priced agent spans too).
     if (
         LLM_COST not in attributes
         and span_type != "AGENT"

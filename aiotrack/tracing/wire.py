@@ -56,6 +56,8 @@ def timestamp_json(ms: int) -> str:
     """A ``google.protobuf.Timestamp`` of ``ms`` milliseconds since the epoch, as JSON text."""
     seconds, millis = divmod(ms, 1000)
     text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    if len(text) < 19:  # years before 1000: strftime does not pad them everywhere
+        text = text.rjust(19, "0")
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 

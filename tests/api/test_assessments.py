@@ -116,9 +116,37 @@ async def test_update_refusals(client: TestClient[Any, Any]) -> None:
     assert (await resp.json())["assessment"]["assessment_name"] == "y"
 
 
-async def test_file_store_answers_501(make_client: MakeClient, tmp_path: Path) -> None:
+async def test_file_store_refusals(make_client: MakeClient, tmp_path: Path) -> None:
+    """On ./mlruns: updating an issue reference or ``valid`` is a 400 (MLflow's file store
+    answers 500), a missing trace or assessment a 404 with the file store's messages."""
     client = await make_client(backend_store_uri=str(tmp_path / "mlruns"))
     resp = await client.get(f"{BASE}/a-1")
     body = await resp.json()
-    assert (resp.status, body["error_code"]) == (501, "NOT_IMPLEMENTED")
-    assert "file-store backend" in body["message"]
+    assert (resp.status, body["error_code"], body["message"]) == (
+        404, "RESOURCE_DOES_NOT_EXIST", f"Trace with ID '{TRACE}' not found"
+    )  # fmt: skip
+    started = await client.post(
+        "/api/3.0/mlflow/traces",
+        json={"trace": {"trace_info": {
+            "trace_id": TRACE,
+            "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                               "mlflow_experiment": {"experiment_id": "0"}},
+            "request_time": "2024-01-01T00:00:00Z", "state": "OK"}}},
+    )  # fmt: skip
+    assert started.status == 200, await started.text()
+    issue = (await (await _create(client, {"issue": {"issue_name": "i"}})).json())["assessment"]
+    feedback = (await (await _create(client, {"feedback": {"value": 1}})).json())["assessment"]
+    resp = await client.patch(
+        f"{BASE}/{issue['assessment_id']}",
+        json={"assessment": {"assessment_name": "x"}, "update_mask": "assessmentName"},
+    )
+    await _refused(resp, "Issue reference assessments cannot be updated.")
+    resp = await client.patch(
+        f"{BASE}/{feedback['assessment_id']}",
+        json={"assessment": {"valid": False}, "update_mask": "valid"},
+    )
+    await _refused(resp, "The `valid` field of an assessment cannot be updated")
+    resp = await client.get(f"{BASE}/a-nope")
+    assert (await resp.json())["message"] == (
+        f"Assessment with ID 'a-nope' not found for trace '{TRACE}'"
+    )

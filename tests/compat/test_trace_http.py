@@ -403,6 +403,35 @@ def test_error_answers(
         assert isinstance(answer["message"], str) and answer["message"]
 
 
+#: MLflow 3.18 adds ``sqlstate`` and ``error_class`` to every error body (3.17.2 sent only
+#: ``error_code`` and ``message``): the class by error code, as 3.18 answers the cases above.
+ERROR_CLASS = {
+    "RESOURCE_DOES_NOT_EXIST": "RESOURCE_NOT_FOUND",
+    "INVALID_PARAMETER_VALUE": "INVALID_PARAMETER_VALUE",
+    "BAD_REQUEST": "INVALID_PARAMETER_VALUE",
+}
+
+
+def test_error_bodies_carry_318_fields(logged: Logged) -> None:
+    wrong = []
+    for name, method, path, query, body, _, error_code, _ in ERRORS:
+        body = _fill(body, logged)
+        if path == "/api/3.0/mlflow/traces/search" and body and "locations" not in body:
+            body = {"locations": locations(logged.experiment_id), **body}
+        answer = requests.request(
+            method,
+            f"{logged.url}{_fill(path, logged)}",
+            params=_fill(query, logged),
+            json=body,
+            timeout=TIMEOUT_S,
+        ).json()
+        expected = {"sqlstate": "KAM00", "error_class": ERROR_CLASS[error_code]}
+        got = {k: answer.get(k) for k in expected}
+        if set(answer) != {"error_code", "message", *expected} or got != expected:
+            wrong.append(f"{name}: {sorted(answer)} {got}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_nothing_deleted_by_missing_ids(logged: Logged) -> None:
     resp = post(
         logged.url,

@@ -150,6 +150,8 @@ FILTERS: list[tuple[str, set[str]]] = [
     ("trace.timestamp_ms < {t0_1000}", {"alpha"}),
     ("timestamp > {t0} AND timestamp <= {t0_2000}", {"beta", "gamma"}),
     ("trace.execution_time_ms > 500", {"beta"}),
+    ("trace.end_time_ms = {t0_100}", {"alpha"}),
+    ("end_time > {t0_3000} AND end_time < {t0_4000}", {"beta"}),
     ("execution_time = 100", {"alpha"}),
     ("trace.name = 'alpha'", {"alpha"}),
     ("trace.name != 'alpha'", {"beta", "gamma", "delta"}),
@@ -160,6 +162,9 @@ FILTERS: list[tuple[str, set[str]]] = [
     ("tags.color LIKE '%Sky'", {"alpha"}),
     ("tags.color ILIKE '%sky'", {"alpha"}),
     ("tags.team IS NULL", {"delta"}),
+    ("tags.team RLIKE '^re'", {"alpha", "gamma"}),
+    ("metadata.env RLIKE 'pr.d$'", {"alpha"}),
+    ("metadata.env ILIKE 'DE%'", {"beta"}),
     ("tags.`mlflow.traceName` = 'beta'", {"beta"}),
     ("metadata.env = 'prod'", {"alpha"}),
     ("request_metadata.env = 'dev'", {"beta"}),
@@ -191,8 +196,11 @@ FILTERS: list[tuple[str, set[str]]] = [
 def _fill(template: str, corpus: Corpus) -> str:
     return template.format(
         t0=corpus.t0_ms,
+        t0_100=corpus.t0_ms + 100,
         t0_1000=corpus.t0_ms + 1000,
         t0_2000=corpus.t0_ms + 2000,
+        t0_3000=corpus.t0_ms + 3000,
+        t0_4000=corpus.t0_ms + 4000,
         run_id=corpus.run_id,
         **corpus.ids,
     )

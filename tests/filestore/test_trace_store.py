@@ -169,8 +169,15 @@ async def test_mlflow_reads_tags_and_v2_end_written_by_aiotrack(
     exp = await aio.create_experiment("e", None, [])
     started = await traces.start_trace_v2(exp, T0, {"m": "1"}, {"t": "2"})
     await traces.set_trace_tag(started.trace_id, "extra", "v")
+
+    async def search() -> list[TraceInfo]:
+        return (await traces.search_traces([exp], filter_string=None, max_results=5,
+                                           order_by=[], page_token=None))[0]  # fmt: skip
+
+    assert [i.state for i in await search()] == ["IN_PROGRESS"]
     ended = await traces.end_trace_v2(started.trace_id, T0 + 500, "ERROR", {"m2": "3"}, {})
     assert (ended.execution_duration, ended.state) == (500, "ERROR")
+    assert await search() == [ended]  # the search reads the rewritten info, not a cached one
     other = FileStore(str(tmp_path / "aio")).get_trace_info(started.trace_id)
     assert (other.execution_duration, other.state.value) == (500, "ERROR")
     assert other.tags == ended.tags and other.trace_metadata == {"m": "1", "m2": "3"}
@@ -241,6 +248,16 @@ async def test_v2_yaml_malformed_traces_and_oldest_first_deletes(
         [exp], filter_string=None, max_results=10, order_by=["timestamp_ms ASC"], page_token=None
     )
     assert [i.trace_id for i in found] == ["legacy", "tr-1", "tr-2", "tr-0", "tr-3"]
+    for where, expected in [
+        ("tag.k = 'v' AND metadata.`mlflow.user` IS NULL", ["legacy"]),
+        ("tag.`../../k` IS NULL AND tag.`/etc/passwd` IS NULL", [i.trace_id for i in found]),
+        ("tag.multi LIKE 'x%' AND metadata.empty = ''", ["tr-1", "tr-2", "tr-0", "tr-3"]),
+    ]:
+        matched, _ = await traces.search_traces(
+            [exp], filter_string=where, max_results=10, order_by=["timestamp_ms"], page_token=None
+        )
+        assert [i.trace_id for i in matched] == expected, where
+        assert all(i.tags == {t.trace_id: t for t in found}[i.trace_id].tags for i in matched)
 
     deleted = await traces.delete_traces(
         exp, max_timestamp_millis=T0 + 5, max_traces=2, trace_ids=[]

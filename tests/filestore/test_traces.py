@@ -27,8 +27,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import REPO_ROOT, RunningServer, start_aiotrack, start_mlflow_reference
-from tests.services import unavailable
+from tests.servers import (
+    RunningServer,
+    reference18_bin,
+    start_aiotrack,
+    start_mlflow_reference,
+)
 
 pytestmark = [pytest.mark.compat]
 
@@ -42,19 +46,11 @@ V2 = "/api/2.0/mlflow/traces"
 TIMEOUT_S = 60
 
 
-def _ref18() -> Path:
-    """The MLflow 3.18 virtualenv (``AIOTRACK_MLFLOW_REFERENCE18``, default ``.venv-ref18``)."""
-    venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE18", REPO_ROOT / ".venv-ref18"))
-    if not (venv / "bin" / "mlflow").exists():
-        unavailable(f"reference mlflow 3.18 not found in {venv} (set AIOTRACK_MLFLOW_REFERENCE18)")
-    return venv
-
-
-def _start_reference(
-    monkeypatch: pytest.MonkeyPatch, root: Path, workdir: Path, artifacts: Path
-) -> RunningServer:
-    monkeypatch.setenv("AIOTRACK_MLFLOW_REFERENCE", str(_ref18()))
-    return start_mlflow_reference(str(root), workdir, "--artifacts-destination", str(artifacts))
+def _start_reference(root: Path, workdir: Path, artifacts: Path) -> RunningServer:
+    """The reference ``mlflow server`` 3.18 on the mlruns ``root``."""
+    return start_mlflow_reference(
+        str(root), workdir, "--artifacts-destination", str(artifacts), bindir=reference18_bin()
+    )
 
 
 def _ask(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -127,7 +123,7 @@ print(json.dumps({"experiment_id": exp.experiment_id, "trace_ids": ids}))
 
 
 def _write_with_reference_client(uri: str, workdir: Path) -> dict[str, Any]:
-    return _run_client(str(_ref18() / "bin" / "python"), WRITER, workdir, uri)
+    return _run_client(str(reference18_bin() / "python"), WRITER, workdir, uri)
 
 
 #: Run by the 3.17.2 client (this virtualenv, a fresh process: the tracer's exporter keeps the
@@ -307,13 +303,13 @@ def client_reset() -> Iterator[None]:
 
 
 def test_traces_written_by_mlflow_client_are_served_as_mlflow_serves_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_reset: None
+    tmp_path: Path, client_reset: None
 ) -> None:
     root = tmp_path / "mlruns"
     written = _write_with_reference_client(root.as_uri(), tmp_path)
     experiment_id, trace_ids = written["experiment_id"], written["trace_ids"]
     plan = _reads(experiment_id, trace_ids)
-    with _start_reference(monkeypatch, root, tmp_path / "ref", tmp_path / "mlartifacts") as ref:
+    with _start_reference(root, tmp_path / "ref", tmp_path / "mlartifacts") as ref:
         want = _answers(ref, plan)
     with start_aiotrack(str(root), tmp_path / "aio") as aio:
         got = _answers(aio, plan)
@@ -327,9 +323,7 @@ def test_traces_written_by_mlflow_client_are_served_as_mlflow_serves_them(
         assert trace.info.tags["t1"] == "v1"
 
 
-def test_client_logs_searches_tags_and_deletes_traces(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_reset: None
-) -> None:
+def test_client_logs_searches_tags_and_deletes_traces(tmp_path: Path, client_reset: None) -> None:
     root = tmp_path / "mlruns"
     with start_aiotrack(str(root), tmp_path) as aio:
         logged = _log_with_client(aio.url, "client-traces", tmp_path / "client")
@@ -386,7 +380,7 @@ def test_client_logs_searches_tags_and_deletes_traces(
         plan = [("GET", f"{V3}/{ids[2]}", None), ("GET", f"{V2}/{ids[2]}/info", None),
                 _search(experiment_id), ("GET", V2, {"experiment_ids": [experiment_id]})]  # fmt: skip
         got = _answers(aio, plan)
-    with _start_reference(monkeypatch, root, tmp_path / "ref", tmp_path / "mlartifacts") as ref:
+    with _start_reference(root, tmp_path / "ref", tmp_path / "mlartifacts") as ref:
         _assert_same(plan, _answers(ref, plan), got)
 
 
@@ -450,11 +444,11 @@ def _check_errors(aio: RunningServer, experiment_id: str) -> None:
 
 
 def test_traces_logged_through_reference_server_are_read_by_aiotrack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_reset: None
+    tmp_path: Path, client_reset: None
 ) -> None:
     root = tmp_path / "mlruns"
     artifacts = tmp_path / "mlartifacts"
-    with _start_reference(monkeypatch, root, tmp_path / "ref", artifacts) as ref:
+    with _start_reference(root, tmp_path / "ref", artifacts) as ref:
         logged = _log_with_client(ref.url, "reference-traces", tmp_path / "client")
         plan = _reads(logged["experiment_id"], logged["trace_ids"])
         want = _answers(ref, plan)

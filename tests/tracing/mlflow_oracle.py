@@ -182,7 +182,75 @@ def _scenario_wide() -> None:
 SCENARIOS = {"chat": _scenario_chat, "error": _scenario_error, "wide": _scenario_wide}
 
 
+def _sdk_request(spans: list[Any]) -> ExportTraceServiceRequest:
+    """What an OTLP exporter sends for OTel SDK spans: their raw attribute values (MLflow's
+    JSON text), as ``opentelemetry-exporter-otlp-proto-common`` encodes them."""
+    from mlflow.tracing.utils.otlp import _set_otel_proto_anyvalue
+    from opentelemetry.trace import StatusCode
+
+    def attributes(target: Any, values: Any) -> None:
+        for key, value in (values or {}).items():
+            kv = target.add()
+            kv.key = key
+            _set_otel_proto_anyvalue(kv.value, value)
+
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    attributes(resource_spans.resource.attributes, spans[0].resource.attributes)
+    scope_spans = resource_spans.scope_spans.add()
+    codes = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
+    for sdk_span in spans:
+        message = scope_spans.spans.add()
+        message.trace_id = sdk_span.context.trace_id.to_bytes(16, "big")
+        message.span_id = sdk_span.context.span_id.to_bytes(8, "big")
+        if sdk_span.parent is not None:
+            message.parent_span_id = sdk_span.parent.span_id.to_bytes(8, "big")
+        message.name = sdk_span.name
+        message.kind = sdk_span.kind.value + 1
+        message.start_time_unix_nano = sdk_span.start_time
+        message.end_time_unix_nano = sdk_span.end_time
+        attributes(message.attributes, sdk_span.attributes)
+        for event in sdk_span.events:
+            proto_event = message.events.add(name=event.name, time_unix_nano=event.timestamp)
+            attributes(proto_event.attributes, event.attributes)
+        message.status.code = codes[sdk_span.status.status_code]
+        if sdk_span.status.description:
+            message.status.message = sdk_span.status.description
+    return request
+
+
+def _otel_processor_body(scenario: str) -> dict[str, Any]:
+    """The scenario traced through MLflow's OtelSpanProcessor (its OTLP export path)."""
+    from mlflow.tracing import provider
+    from mlflow.tracing.processor.otel import OtelSpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Capture(SpanExporter):
+        def __init__(self) -> None:
+            self.spans: list[Any] = []
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.spans.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    capture = Capture()
+    processor = OtelSpanProcessor(span_exporter=capture, export_metrics=False)
+    original = provider._get_span_processors
+    provider._get_span_processors = lambda disabled=False: [] if disabled else [processor]  # type: ignore[assignment]
+    provider.reset()
+    try:
+        SCENARIOS[scenario]()
+        processor.force_flush()
+    finally:
+        provider._get_span_processors = original  # type: ignore[assignment]
+        provider.reset()
+    request = _sdk_request(capture.spans)
+    return {"body_b64": base64.b64encode(request.SerializeToString()).decode()}
+
+
 def client(scenario: str) -> dict[str, Any]:
+    if scenario.startswith("otel-"):
+        return _otel_processor_body(scenario.removeprefix("otel-"))
     captured: list[Any] = []
     original = SqlAlchemyStore.log_spans
 

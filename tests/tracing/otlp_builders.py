@@ -70,7 +70,12 @@ def span(
     start: int = T0,
     end: int | None = T0 + 5_000_000,
 ) -> Span:
-    message = Span(trace_id=trace_id, span_id=span_id or new_span_id(), name=name, kind=kind)  # type: ignore[arg-type]
+    message = Span(
+        trace_id=trace_id,
+        span_id=new_span_id() if span_id is None else span_id,
+        name=name,
+        kind=kind,
+    )  # type: ignore[arg-type]
     if parent is not None:
         message.parent_span_id = parent
     message.start_time_unix_nano = start

@@ -18,8 +18,8 @@ and messages); then, over every trace of the experiments:
   ``name`` and ``run_id`` are) is a 400, as in MLflow;
 - page tokens are offsets; a token is answered only when more traces follow.
 
-Only what a page needs is read: ``trace_info.yaml`` of every trace, tags and metadata only when
-the filter names them, and tags, metadata and assessments of the traces on the page.
+Only what a page needs is read: ``trace_info.yaml`` of every trace, the tag and metadata files
+the filter names, and the whole trace (tags, metadata, assessments) for the traces on the page.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiotrack.errors import InvalidParameter, ResourceNotFound
@@ -39,12 +39,13 @@ from aiotrack.search.trace_filter import (
     parse_trace_filter,
     parse_trace_order_by,
 )
-from aiotrack.store.file.layout import MalformedError, list_subdirs
+from aiotrack.store.file.layout import MalformedError, list_subdirs, read_text
 from aiotrack.store.file.root import FileRoot
 from aiotrack.store.file.search import compare
 from aiotrack.store.file.trace_layout import (
     METADATA,
     TAGS,
+    TRACE_INFO_FILE,
     TRACES,
     read_assessments,
     read_pairs,
@@ -52,8 +53,9 @@ from aiotrack.store.file.trace_layout import (
 )
 from aiotrack.store.pagination import decode_offset, encode_offset
 from aiotrack.tracing.entities import TraceInfo, v2_status
+from aiotrack.validation import validate_tag_name
 
-__all__ = ["TraceQuery", "search_trace_infos"]
+__all__ = ["InfoCache", "TraceQuery", "search_trace_infos"]
 
 log = logging.getLogger("aiotrack.store.file")
 
@@ -202,6 +204,60 @@ class _Last:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _keys(clauses: Sequence[TraceClause], entity: str) -> tuple[str, ...]:
+    """The keys of ``entity`` the clauses name that can be file names (any other key names
+    no stored file: it is missing from every trace)."""
+    keys: list[str] = []
+    for c in clauses:
+        if c.entity != entity or c.key in keys:
+            continue
+        try:
+            validate_tag_name(c.key)  # what every stored key passed: no "..", no absolute path
+        except InvalidParameter:
+            continue
+        keys.append(c.key)
+    return tuple(keys)
+
+
+def _read_keys(trace_dir: str, folder: str, keys: Sequence[str]) -> dict[str, str]:
+    """The values of those of ``keys`` the trace has in ``folder``."""
+    values: dict[str, str] = {}
+    for key in keys:
+        path = os.path.join(trace_dir, folder, key)
+        try:
+            values[key] = read_text(path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            continue
+    return values
+
+
+class InfoCache:
+    """Parsed ``trace_info.yaml`` files, reused while a file keeps its modification time and
+    size: a search reads every trace's info, and a trace's info is written once (the v2 end of
+    a trace rewrites it, which changes both). At most ``limit`` entries are kept."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._entries: dict[str, tuple[int, int, TraceInfo]] = {}
+
+    def read(self, trace_dir: str) -> TraceInfo:
+        """A fresh copy of the trace's info, without tags, metadata and assessments."""
+        path = os.path.join(trace_dir, TRACE_INFO_FILE)
+        try:
+            stat = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise MalformedError(f"Yaml file '{path}' does not exist.") from None
+        cached = self._entries.get(path)
+        if cached is None or cached[:2] != (stat.st_mtime_ns, stat.st_size):
+            info = read_trace(trace_dir, tags=False, metadata=False, assessments=False)
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+            self._entries[path] = (stat.st_mtime_ns, stat.st_size, info)
+        else:
+            info = cached[2]
+        return replace(info, tags={}, metadata={}, assessments=[])
+
+
 def _trace_dirs(root: FileRoot, experiment_id: str) -> list[str]:
     """The experiment's trace directories (404 for an unknown experiment, as MLflow)."""
     exp_dir = root.experiment_dir(experiment_id)
@@ -211,7 +267,9 @@ def _trace_dirs(root: FileRoot, experiment_id: str) -> list[str]:
     return [os.path.join(traces_dir, name) for name in list_subdirs(traces_dir)]
 
 
-def search_trace_infos(root: FileRoot, query: TraceQuery) -> tuple[list[TraceInfo], str | None]:
+def search_trace_infos(
+    root: FileRoot, query: TraceQuery, infos: InfoCache
+) -> tuple[list[TraceInfo], str | None]:
     """The page of traces ``query`` asks for, and the next page's token (blocking I/O).
 
     Errors come in MLflow's order: bad locations or ``max_results``, an unknown experiment
@@ -222,26 +280,28 @@ def search_trace_infos(root: FileRoot, query: TraceQuery) -> tuple[list[TraceInf
     clauses = parse_trace_filter(query.filter_string)
     order = _sort_keys(parse_trace_order_by(query.order_by))
     offset = decode_offset(query.page_token)
-    with_tags = any(c.entity == "tag" for c in clauses)
-    with_metadata = any(c.entity == "request_metadata" for c in clauses)
+    # Only the tag and metadata files the filter names are read for matching; the page's
+    # traces are then read whole.
+    tag_keys = _keys(clauses, "tag")
+    metadata_keys = _keys(clauses, "request_metadata")
     found: list[tuple[TraceInfo, str]] = []
     for trace_dir in dirs:
         try:
-            info = read_trace(trace_dir, tags=with_tags, metadata=with_metadata, assessments=False)
+            info = infos.read(trace_dir)
         except MalformedError as exc:
             name = os.path.basename(trace_dir)
             log.warning("Malformed trace with ID '%s'. Detailed error %s", name, exc)
             continue
+        info.tags = _read_keys(trace_dir, TAGS, tag_keys)
+        info.metadata = _read_keys(trace_dir, METADATA, metadata_keys)
         if all(_matches(info, c) for c in clauses):
             found.append((info, trace_dir))
     found.sort(key=lambda item: tuple(_Last(_attribute(item[0], k), asc) for k, asc in order))
     end = offset + query.max_results
     page = found[offset:end]
     for info, trace_dir in page:
-        if not with_tags:
-            info.tags = read_pairs(trace_dir, TAGS)
-        if not with_metadata:
-            info.metadata = read_pairs(trace_dir, METADATA)
+        info.tags = read_pairs(trace_dir, TAGS)
+        info.metadata = read_pairs(trace_dir, METADATA)
         info.assessments = read_assessments(trace_dir)
     token = encode_offset(end) if end < len(found) else None
     return [info for info, _ in page], token

@@ -48,7 +48,7 @@ from aiotrack.store.file.trace_layout import (
     write_pairs,
     write_trace_info,
 )
-from aiotrack.store.file.trace_search import TraceQuery, search_trace_infos
+from aiotrack.store.file.trace_search import InfoCache, TraceQuery, search_trace_infos
 from aiotrack.store.trace_base import TraceNotFound
 from aiotrack.tracing.assessments import Assessment, NewAssessment, now_ms
 from aiotrack.tracing.assessments import assessment_json as wire_assessment
@@ -175,6 +175,7 @@ class FileTraceStore:
         self.root = root
         #: Trace id -> experiment id of traces found: a lookup is then one ``stat``.
         self._experiments: dict[str, str] = {}
+        self._infos = InfoCache()
 
     async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -214,6 +215,12 @@ class FileTraceStore:
         if found is None:
             raise _not_found(trace_id)
         return found
+
+    def find_trace_dir(self, trace_id: str) -> TraceDir | None:
+        """Synchronous (call it in a worker thread): the trace's directory in any experiment,
+        active or deleted, or None; for the file assessment store, which shares this lookup
+        and its cache."""
+        return self._find(trace_id)
 
     def _load(self, trace_id: str) -> tuple[TraceInfo, TraceDir]:
         """MLflow's ``_get_trace_info_and_dir``: 404 when missing, INVALID_STATE when the
@@ -407,7 +414,7 @@ class FileTraceStore:
         query = TraceQuery(
             tuple(experiment_ids), filter_string, tuple(order_by), page_token, max_results
         )
-        return await self._io(search_trace_infos, self.root, query)
+        return await self._io(search_trace_infos, self.root, query, self._infos)
 
     # ------------------------------------------------------------------ tags
 

@@ -9,6 +9,7 @@ from typing import cast
 from aiohttp import web
 
 from aiotrack.keys import (
+    ASSESSMENT_STORE,
     CONFIG,
     LOGGED_MODEL_STORE,
     REGISTRY_STORE,
@@ -16,6 +17,7 @@ from aiotrack.keys import (
     TRACKING_STORE,
     UI_QUERIES,
 )
+from aiotrack.store.file.assessments import FileAssessmentStore
 from aiotrack.store.file.logged_models import FileLoggedModelStore
 from aiotrack.store.file.traces import FileTraceStore
 from aiotrack.store.file.tracking import FileTrackingStore
@@ -30,7 +32,7 @@ log = logging.getLogger("aiotrack")
 
 async def file_backend(app: web.Application) -> AsyncIterator[None]:
     """Serve ``--backend-store-uri`` as an mlruns directory (created with experiment 0 when
-    missing, as MLflow does), with its logged models and traces. The registry and the UI table
+    missing, as MLflow does), with its logged models, traces and their assessments. The registry and the UI table
     queries answer 501."""
     config = app[CONFIG]
     store = FileTrackingStore(
@@ -42,7 +44,9 @@ async def file_backend(app: web.Application) -> AsyncIterator[None]:
     app[TRACKING_STORE] = store
     app[UI_QUERIES] = cast(UiQueries, UnsupportedOnFileStore("The run table of the web UI"))
     app[LOGGED_MODEL_STORE] = FileLoggedModelStore(store.root)
-    app[TRACE_STORE] = FileTraceStore(store.root)
+    traces = FileTraceStore(store.root)
+    app[TRACE_STORE] = traces
+    app[ASSESSMENT_STORE] = FileAssessmentStore(traces)
     app[REGISTRY_STORE] = unsupported_registry()
     log.info("Tracking store: file store at %s", store.root.root)
     yield

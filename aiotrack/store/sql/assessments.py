@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, insert, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from aiotrack.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from aiotrack.store.assessment_base import ExpectationUpdate, FeedbackUpdate
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.schema.traces import SqlAssessments, SqlTraceInfo
 from aiotrack.tracing.assessments import (
@@ -48,21 +49,6 @@ _CHUNK = 500
 def new_assessment_id() -> str:
     """``a-`` + 32 hex digits, as MLflow's ``generate_assessment_id``."""
     return f"a-{uuid.uuid4().hex}"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackUpdate:
-    """A new feedback value (and error, None clears it) for ``update_assessment``."""
-
-    value: Any
-    error: AssessmentError | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectationUpdate:
-    """A new expectation value for ``update_assessment``."""
-
-    value: Any
 
 
 def _entity(row: Any) -> Assessment:

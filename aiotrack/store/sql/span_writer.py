@@ -34,13 +34,13 @@ from aiotrack.store.sql.schema.traces import (
     SqlTraceTag,
 )
 from aiotrack.store.sql.schema.tracking import SqlExperiment
-from aiotrack.store.sql.traces import (
+from aiotrack.store.sql.traces import trace_artifact_location
+from aiotrack.tracing.analytics import (
     COST_COLUMNS,
     FINALIZED_KEY,
     TOKEN_COLUMNS,
     finite_float,
     token_count,
-    trace_artifact_location,
 )
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
@@ -296,9 +296,7 @@ def _create_trace(
     return state
 
 
-def _full_tree_totals(
-    conn: Connection, live: list[SpanBatch]
-) -> dict[str, dict[str, Any]]:
+def _full_tree_totals(conn: Connection, live: list[SpanBatch]) -> dict[str, dict[str, Any]]:
     """Token usage and cost columns of the group's traces whose new spans carry usage or cost,
     aggregated over the whole span tree (spans already stored and the group's), as MLflow
     recomputes them: a rollup parent and its children may arrive in different batches, and

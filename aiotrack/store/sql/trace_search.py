@@ -28,9 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -71,6 +69,7 @@ from aiotrack.store.sql.schema.traces import (
     SqlTraceTag,
 )
 from aiotrack.store.sql.search import ids_in
+from aiotrack.tracing.analytics import finite_float, token_count
 
 __all__ = [
     "decode_trace_page_token",
@@ -174,30 +173,6 @@ def _column_clause(column: Any, f: TraceClause, dialect: str) -> ColumnElement[b
     return _compare(f.op, column, f.value, dialect)
 
 
-def _token_count(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, TypeError, ValueError):
-        return None
-    if not number.is_finite() or number != number.to_integral_value():
-        return None
-    if not -(2**63) <= number <= 2**63 - 1:
-        return None
-    return int(number)
-
-
-def _finite_float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _analytics_clause(f: TraceClause) -> ColumnElement[bool]:
     """MLflow's ``get_trace_analytics_metadata_filter``: the reserved metadata JSON is only ever
     equal to the exact JSON MLflow synthesizes from the columns."""
@@ -211,7 +186,7 @@ def _analytics_clause(f: TraceClause) -> ColumnElement[bool]:
         parsed = json.loads(str(f.value))
     except ValueError:
         parsed = None
-    convert = _token_count if f.key == "mlflow.trace.tokenUsage" else _finite_float
+    convert = token_count if f.key == "mlflow.trace.tokenUsage" else finite_float
     normalized: dict[str, Any] = {}
     if isinstance(parsed, dict) and set(parsed).issubset(columns):
         normalized = {
@@ -331,15 +306,24 @@ class _Compiler:
         return SqlTraceInfo.request_id.in_(union(direct_ids, self._session_siblings(conds)))
 
     def clauses(self, filters: Sequence[TraceClause]) -> list[ColumnElement[bool]]:
-        """WHERE terms to AND together, for the experiments and every clause."""
+        """WHERE terms to AND together, for the experiments and every clause.
+
+        A clause given twice counts once. On PostgreSQL only the first few subquery terms are
+        left for the planner to turn into joins; the rest are evaluated per candidate trace
+        (`_PG_JOINED_SUBQUERIES`).
+        """
         dialect = self.dialect
-        where: list[ColumnElement[bool]] = [self.in_experiments]
+        plain: list[ColumnElement[bool]] = [self.in_experiments]
+        subqueries: list[ColumnElement[bool]] = []
         span_conds: list[ColumnElement[bool]] = []
         span_since_ms: float | None = None
         run_id: Any = None
-        for f in filters:
+        for f in filters:  # all of them: the last run_id counts, as in MLflow
+            if f.entity == "request_metadata" and f.key == SOURCE_RUN_METADATA and f.op == "=":
+                run_id = f.value
+        for f in dict.fromkeys(filters):
             if f.entity == "issue":
-                where.append(
+                subqueries.append(
                     SqlTraceInfo.request_id.in_(
                         select(SqlAssessments.trace_id).where(
                             SqlAssessments.assessment_type == "issue",
@@ -357,17 +341,17 @@ class _Compiler:
                     if f.key == "end_time_ms"
                     else _ATTRIBUTE_COLUMNS[f.key]
                 )
-                where.append(_compare(f.op, column, f.value, dialect))
+                plain.append(_compare(f.op, column, f.value, dialect))
             elif f.entity == "tag" and f.key == TRACE_NAME_TAG:
-                where.append(_column_clause(SqlTraceInfo.trace_name, f, dialect))
+                plain.append(_column_clause(SqlTraceInfo.trace_name, f, dialect))
             elif f.entity == "request_metadata" and f.key == TRACE_SESSION_METADATA:
-                where.append(_column_clause(SqlTraceInfo.session_id, f, dialect))
+                plain.append(_column_clause(SqlTraceInfo.session_id, f, dialect))
             elif f.entity == "request_metadata" and f.key in _ANALYTICS_COLUMNS:
-                where.append(_analytics_clause(f))
+                plain.append(_analytics_clause(f))
             elif f.entity == "request_metadata" and f.key == SOURCE_RUN_METADATA and f.op == "=":
-                run_id = f.value  # MLflow keeps the last one
+                pass  # run_id, above
             elif f.entity == "tag" and f.key == LINKED_PROMPTS_TAG:
-                where.append(
+                subqueries.append(
                     SqlTraceInfo.request_id.in_(
                         select(SqlEntityAssociation.source_id).where(
                             SqlEntityAssociation.source_type == _TRACE_ENTITY,
@@ -379,14 +363,14 @@ class _Compiler:
             elif f.entity in ("tag", "request_metadata"):
                 table: Any = SqlTraceTag if f.entity == "tag" else SqlTraceMetadata
                 if f.op in ("IS NULL", "IS NOT NULL"):
-                    where.append(_keyed_null(table, f.key, f.op))
+                    subqueries.append(_keyed_null(table, f.key, f.op))
                 else:
                     value = _compare(f.op, table.value, f.value, dialect)
-                    where.append(_keyed(table, f.key, dialect, value))
+                    subqueries.append(_keyed(table, f.key, dialect, value))
             elif f.entity == "span":
                 span_conds.append(_span_condition(f, dialect))
             else:  # feedback, expectation
-                where.append(self._assessment_clause(f))
+                subqueries.append(self._assessment_clause(f))
         if span_conds:
             scope = [
                 SqlSpan.trace_id == SqlTraceInfo.request_id,
@@ -395,10 +379,20 @@ class _Compiler:
             if span_since_ms is not None:
                 since_ns = (span_since_ms - _SPAN_START_TOLERANCE_MS) * 1_000_000
                 scope.append(SqlSpan.start_time_unix_nano >= since_ns)
-            where.append(exists().where(*scope, *span_conds))
+            subqueries.append(exists().where(*scope, *span_conds))
         if run_id is not None:
-            where.append(_run_clause(run_id))
-        return where
+            subqueries.append(_run_clause(run_id))
+        if dialect == "postgresql" and len(subqueries) > _PG_JOINED_SUBQUERIES:
+            rest = subqueries[_PG_JOINED_SUBQUERIES:]
+            # Inside an expression PostgreSQL cannot pull the subqueries up into joins: it
+            # checks them per trace (in order, stopping at the first that fails) instead of
+            # planning one join each, which took it 3 s for 100 clauses.
+            subqueries = [*subqueries[:_PG_JOINED_SUBQUERIES], func.coalesce(and_(*rest), false())]
+        return [*plain, *subqueries]
+
+
+#: PostgreSQL: how many subquery clauses its planner may turn into joins (see `clauses`).
+_PG_JOINED_SUBQUERIES = 4
 
 
 # --- ordering ---------------------------------------------------------------------------------

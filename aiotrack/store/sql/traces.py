@@ -367,7 +367,16 @@ class SqlTraceStore:
         else:
             query, offset = build()
 
+        serial = self.db.dialect == "postgresql"
+
         def read(conn: Connection) -> tuple[list[str], dict[str, TraceInfo]]:
+            if serial:
+                # A newest-first page walks (experiment_id, timestamp_ms) and stops early; a
+                # parallel plan cannot, and took 118 ms where the serial one takes 15 ms
+                # (100k traces, tag filter). For this read transaction only.
+                conn.exec_driver_sql(
+                    "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
+                )
             ids = list(conn.execute(query).scalars())
             return ids, load_trace_infos(conn, ids[:max_results])
 

@@ -155,7 +155,13 @@ print(json.dumps({"experiment_id": exp.experiment_id, "trace_ids": ids}))
 def _run_client(python: str, script: str, workdir: Path, *args: str) -> dict[str, Any]:
     path = workdir / "client_script.py"
     path.write_text(script)
-    env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"}
+    # Synchronous export whatever other tests left in os.environ: the script reads each trace
+    # back right after logging it.
+    env = {
+        **os.environ,
+        "MLFLOW_ALLOW_FILE_STORE": "true",
+        "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false",
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     done = subprocess.run(
         [python, str(path), *args],

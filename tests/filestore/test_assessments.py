@@ -56,6 +56,9 @@ def _assessment_files(root: Path) -> dict[str, str]:
 
 
 def _one_trace(url: str) -> str:
+    # Synchronous export whatever other tests of this worker left in the environment: the
+    # exporter set_tracking_uri builds reads the switch now.
+    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
     mlflow.set_tracking_uri(url)
     mlflow.set_experiment("assessed")
 
@@ -64,6 +67,7 @@ def _one_trace(url: str) -> str:
         return question.upper()
 
     answer("why")
+    mlflow.flush_trace_async_logging()
     trace_id = mlflow.get_last_active_trace_id()
     assert trace_id is not None
     return trace_id

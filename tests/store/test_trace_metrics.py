@@ -24,7 +24,14 @@ from aiotrack.tracing.correlation import FilterCorrelation
 from aiotrack.tracing.metrics import MetricAggregation, MetricDataPoint, MetricsQuery
 from tests.mariadb import drop_mariadb_database, new_mariadb_database
 from tests.servers import drop_postgres_database, new_postgres_database
-from tests.store.trace_data import BASE_MS, HOUR_MS, LINKED_RUN, TraceData, insert_trace_data
+from tests.store.trace_data import (
+    BASE_MS,
+    FAR_MS,
+    HOUR_MS,
+    LINKED_RUN,
+    TraceData,
+    insert_trace_data,
+)
 from tests.store.trace_data import sync_uri as _sync_uri
 
 with warnings.catch_warnings():
@@ -380,6 +387,18 @@ CASES: list[tuple[str, list[str], str, str, list[str], dict[str, Any]]] = [
     ),
     ("span-output-cost", ["a", "b"], "SPANS", "output_cost", ["AVG"], {}),
     (
+        "span-cost-through-the-trace",
+        ["a", "b"],
+        "SPANS",
+        "total_cost",
+        ["SUM", "P50"],
+        {
+            "filters": ["trace.tag.env = 'prod'", "span.name = 'llm'"],
+            "dimensions": ["span_model_provider"],
+            "start_time_ms": START,
+        },
+    ),
+    (
         "span-filters",
         ["a"],
         "SPANS",
@@ -519,6 +538,30 @@ async def test_percentiles_interpolate_linearly_with_ties(
     [point] = await metrics.query_trace_metrics(loaded.exp("tied"), query)
     assert point.values[f"P{percentile}"] == pytest.approx(expected)
     assert point.values["AVG"] == pytest.approx(35.0)
+
+
+async def test_a_bucket_beyond_the_year_9999_is_left_out(
+    loaded: Loaded, metrics: SqlTraceMetrics
+) -> None:
+    """MLflow answers a 500 (datetime cannot hold the year); the other buckets still come."""
+    hourly = await metrics.query_trace_metrics(
+        loaded.exp("far"),
+        MetricsQuery(
+            "TRACES",
+            "trace_count",
+            _aggregations(["COUNT"]),
+            time_interval_seconds=3600,
+            start_time_ms=0,
+            end_time_ms=FAR_MS,
+        ),
+    )
+    assert [(p.dimensions, p.values) for p in hourly] == [
+        ({"time_bucket": "2023-11-14T22:00:00+00:00"}, {"COUNT": 1.0})
+    ]
+    [overall] = await metrics.query_trace_metrics(
+        loaded.exp("far"), MetricsQuery("TRACES", "latency", _aggregations(["MAX"]))
+    )
+    assert overall.values == {"MAX": 7.0}
 
 
 # -- correlation -------------------------------------------------------------------------------

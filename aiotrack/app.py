@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -13,8 +14,10 @@ from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config, is_file_store_uri
 from aiotrack.keys import (
     ARTIFACT_STORAGE,
+    ASSESSMENT_STORE,
     CONFIG,
     LOGGED_MODEL_STORE,
+    PRICE_CATALOG,
     REGISTRY_STORE,
     SPAN_WRITER,
     TRACE_METRICS,
@@ -24,6 +27,7 @@ from aiotrack.keys import (
 )
 from aiotrack.middleware import error_middleware, setup_middlewares
 from aiotrack.store.file.wiring import file_backend, unsupported_registry
+from aiotrack.store.sql.assessments import SqlAssessmentStore
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.logged_models import SqlLoggedModelStore
 from aiotrack.store.sql.migrate import ensure_schema
@@ -34,6 +38,7 @@ from aiotrack.store.sql.traces import SqlTraceStore
 from aiotrack.store.sql.tracking import SqlTrackingStore
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.sql.urls import redact, to_async_url
+from aiotrack.tracing.pricing import default_catalog
 
 __all__ = ["create_app"]
 
@@ -93,6 +98,10 @@ async def _tracking_store(app: web.Application) -> AsyncIterator[None]:
     app[LOGGED_MODEL_STORE] = logged_models
     app[TRACE_STORE] = SqlTraceStore(db)
     app[SPAN_WRITER] = SpanWriter(db)
+    catalog = await asyncio.to_thread(default_catalog)
+    if catalog is not None:
+        app[PRICE_CATALOG] = catalog
+    app[ASSESSMENT_STORE] = SqlAssessmentStore(db)
     app[TRACE_METRICS] = SqlTraceMetrics(db)
     log.info("Tracking store: %s", redact(config.backend_store_uri))
     yield

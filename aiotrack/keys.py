@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
-
 from aiohttp import web
 
 from aiotrack.artifacts.factory import ArtifactStorage
 from aiotrack.config import Config
+from aiotrack.store.assessment_base import AssessmentStore
 from aiotrack.store.base import TrackingStore
 from aiotrack.store.registry_base import LoggedModelStore, RegistryStore
 from aiotrack.store.sql.span_writer import SpanWriter
 from aiotrack.store.sql.ui_queries import UiQueries
 from aiotrack.store.trace_base import TraceStore
 from aiotrack.store.trace_metrics_base import TraceMetricsStore
+from aiotrack.tracing.pricing import PriceCatalog
 
 __all__ = [
     "ARTIFACT_STORAGE",
     "ASSESSMENT_STORE",
     "CONFIG",
     "LOGGED_MODEL_STORE",
+    "PRICE_CATALOG",
     "REGISTRY_STORE",
     "SPAN_WRITER",
     "TRACE_METRICS",
@@ -41,17 +41,10 @@ REGISTRY_STORE = web.AppKey("registry_store", RegistryStore)
 #: MLflow 3 traces (in the tracking database), and the group-commit writer of ingested spans.
 TRACE_STORE = web.AppKey("trace_store", TraceStore)
 SPAN_WRITER = web.AppKey("span_writer", SpanWriter)
+#: Model prices for span costs (MLflow's model catalog, when an ``mlflow`` package provides it).
+PRICE_CATALOG = web.AppKey("price_catalog", PriceCatalog)
+#: Trace assessments (feedback, expectations, issue references), in the tracking database or
+#: the ``./mlruns`` trace directories.
+ASSESSMENT_STORE = web.AppKey("assessment_store", AssessmentStore)
 #: Trace metrics and filter correlation (SQL backends only; absent on a file store).
 TRACE_METRICS = web.AppKey("trace_metrics", TraceMetricsStore)
-
-
-class AssessmentLookup(Protocol):
-    """What trace answers need of the assessment store: each trace's assessments as JSON."""
-
-    async def assessments_for_traces(
-        self, trace_ids: Sequence[str]
-    ) -> dict[str, list[dict[str, Any]]]: ...
-
-
-#: Trace assessments (feedback and expectations).
-ASSESSMENT_STORE = web.AppKey("assessment_store", AssessmentLookup)

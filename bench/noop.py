@@ -2,8 +2,10 @@
 
 ``python -m bench.noop PORT`` answers the routes the write scenarios use, on aiohttp and uvloop
 as aiotrack does, without a database: ``experiments/create`` and ``runs/create`` return ids,
-any other POST reads its body and returns ``{}``. What the log-metric scenario measures against
-it is what the same machine gives a server that costs nothing per request.
+any other POST reads its body and returns ``{}``; ``/v1/traces`` (OTLP) reads its body and
+returns the empty protobuf ``ExportTraceServiceResponse``. What the log-metric and
+traces-ingest scenarios measure against it is what the same machine gives a server that costs
+nothing per request.
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ async def _anything(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+async def _otlp(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(body=b"", content_type="application/x-protobuf")
+
+
 async def serve(port: int) -> None:
     app = web.Application()
     app.router.add_get("/health", _health)
     app.router.add_post(f"{API}/experiments/create", _create_experiment)
     app.router.add_post(f"{API}/runs/create", _create_run)
     app.router.add_post(API + "/{tail:.*}", _anything)
+    app.router.add_post("/v1/traces", _otlp)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -6,13 +6,16 @@
     python -m bench.run --backend postgres   # a fresh PostgreSQL database per server
     python -m bench.run --servers aiotrack   # skip the reference servers
     python -m bench.run --scale              # also raise the mixed-job count until aiotrack lags
+    python -m bench.run --only traces --reference /path/to/venv   # tracing vs that mlflow
 
 Each server gets a fresh database and runs every selected scenario; the table shows each
 server's figures and the ratio of aiotrack to the better mlflow configuration (">1" = aiotrack
 is better, whichever direction "better" is for that figure). With log-metric (and --scale) the
 same write scenarios also run against `bench.noop`, a handler that does nothing: its "no-op"
-column is the floor the load generator and the kernel set on this machine. The reference server comes from
-``.venv-ref`` (``AIOTRACK_MLFLOW_REFERENCE`` overrides). Results are also written as JSON to
+column is the floor the load generator and the kernel set on this machine (traces-ingest gets
+one too, and prints the trace tables' insert ceiling). The reference server comes from
+``--reference`` (a virtualenv; its mlflow version goes into the column's label), else
+``AIOTRACK_MLFLOW_REFERENCE``, else ``.venv-ref``. Results are also written as JSON to
 ``bench/out/``. Only 127.0.0.1 is contacted; every load loop is bounded in time and count.
 """
 
@@ -31,12 +34,16 @@ from pathlib import Path
 
 from bench.scenarios import SCENARIOS, Figures, Target, drive, log_metric, mixed
 from bench.servers import REPO, Server, ServerSpec
+from bench.tracedb import spans_ceiling
+from bench.traces import traces_ingest
 
 NOOP = "no-op"
 LOWER_IS_BETTER = ("ms", " s", "errors", "RSS")
 #: Figures shown without a ratio: counts, set-up times, and RSS growth during a transfer, which
 #: is a few MB or nothing for every server that streams (a ratio of two near-zeros is noise).
-NO_RATIO = ("errors", "seed", "growth")
+#: The trace scenarios' load-generator CPU, response size and SQL floor describe the client,
+#: the payload and the database, not the server.
+NO_RATIO = ("errors", "seed", "growth", "loader", "response", "floor")
 PG_ADMIN = os.environ.get("AIOTRACK_TEST_PG_URI", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -159,16 +166,33 @@ def mixed_capacity(url: str, label: str) -> dict[str, Figures]:
     return results
 
 
-def noop_floor(duration: float, scale: bool) -> dict[str, Figures]:
+def trace_ceiling(backend: str, connections: int = 1) -> float:
+    """`bench.tracedb.spans_ceiling` on a fresh database of ``backend``: spans/s."""
+    with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
+        uri = _backend_uri(backend, Path(tmp))
+        try:
+            return spans_ceiling(uri, connections=connections)
+        finally:
+            _drop_backend(uri)
+
+
+def noop_floor(duration: float, scale: bool, selected: list[str]) -> dict[str, Figures]:
     """The write scenarios against `bench.noop`: what the load generator and the kernel alone
     give on this machine. No server can do better on latency or capacity."""
     with tempfile.TemporaryDirectory(prefix="aiotrack-bench-") as tmp:
         server = Server(ServerSpec("noop"), "", Path(tmp))
         server.start()
         try:
-            lm = drive(log_metric(server.url, 64, duration))
-            lm.pop("_requests", None)
-            results = {"log-metric 64 clients": lm}
+            results: dict[str, Figures] = {}
+            if "log-metric 64 clients" in selected or scale:
+                lm = drive(log_metric(server.url, 64, duration))
+                lm.pop("_requests", None)
+                results["log-metric 64 clients"] = lm
+            for name in (n for n in selected if n.startswith("traces-ingest")):
+                assert server.process is not None
+                ingest = drive(traces_ingest(Target(server.url, server.process.pid), 64, duration))
+                ingest.pop("_requests", None)
+                results[name] = ingest
             if scale:
                 results.update(mixed_capacity(server.url, "no-op"))
             return results
@@ -222,7 +246,7 @@ def run_server(
                 cpu0 = server.cpu_seconds()
                 try:
                     assert server.process is not None
-                    target = Target(server.url, server.process.pid)
+                    target = Target(server.url, server.process.pid, uri)
                     results[name] = drive(scenarios[name](target))
                 except Exception as exc:  # e.g. mlflow's pool gives out while seeding
                     # One server failing one scenario leaves its cells empty, not the table.
@@ -291,6 +315,9 @@ def main() -> None:
     parser.add_argument("--servers", default="aiotrack,mlflow1,mlflow4",
                         help="comma list of aiotrack, mlflow1, mlflow4")  # fmt: skip
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="virtualenv of the reference mlflow (default: "
+                             "$AIOTRACK_MLFLOW_REFERENCE, else .venv-ref)")  # fmt: skip
     parser.add_argument(
         "--scale", action="store_true", help="find the mixed-job capacity of aiotrack"
     )
@@ -298,8 +325,8 @@ def main() -> None:
 
     names = list(SCENARIOS(args.quick))
     selected = [n for n in names if not args.only or any(o in n for o in args.only)]
-    specs = {"aiotrack": ServerSpec("aiotrack"), "mlflow1": ServerSpec("mlflow", 1),
-             "mlflow4": ServerSpec("mlflow", 4)}  # fmt: skip
+    specs = {"aiotrack": ServerSpec("aiotrack"), "mlflow1": ServerSpec("mlflow", 1, args.reference),
+             "mlflow4": ServerSpec("mlflow", 4, args.reference)}  # fmt: skip
     chosen = [specs[s.strip()] for s in args.servers.split(",") if s.strip()]
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores; backend {args.backend}")
@@ -315,12 +342,28 @@ def main() -> None:
                   f"(one core, no client): {postgres_ceiling(server_side=True):,.0f} rows/s",
                   flush=True)  # fmt: skip
     floor: dict[str, Figures] = {}
-    if "log-metric 64 clients" in selected or (args.scale and "mixed 64 jobs" in selected):
+    ingest = [n for n in selected if n.startswith("traces-ingest")]
+    if ingest:
+        more = (f"; 4 connections at once: {trace_ceiling(args.backend, 4):,.0f} spans/s"
+                if args.backend == "postgres" else "")  # fmt: skip
+        print(f"Trace tables ceiling ({args.backend}, MLflow's trace_info/trace_tags/spans with "
+              f"their keys and indexes, 64 traces of 20 spans a commit, multi-row inserts): one "
+              f"connection {trace_ceiling(args.backend):,.0f} spans/s{more}", flush=True)  # fmt: skip
+    if (
+        "log-metric 64 clients" in selected
+        or ingest
+        or (args.scale and "mixed 64 jobs" in selected)
+    ):
         print("== no-op (the load generator's floor: aiohttp on uvloop, no database)", flush=True)
-        floor = noop_floor(4.0 if args.quick else 10.0, args.scale and "mixed 64 jobs" in selected)
-        lm = floor["log-metric 64 clients"]
-        print(f"Load-generator floor, log-metric 64 clients: {lm['req/s']:,.0f} req/s, "
-              f"p50 {lm['p50 ms']:.1f} ms, p99 {lm['p99 ms']:.1f} ms", flush=True)  # fmt: skip
+        floor = noop_floor(4.0 if args.quick else 10.0, args.scale and "mixed 64 jobs" in selected,
+                           selected)  # fmt: skip
+        if lm := floor.get("log-metric 64 clients"):
+            print(f"Load-generator floor, log-metric 64 clients: {lm['req/s']:,.0f} req/s, "
+                  f"p50 {lm['p50 ms']:.1f} ms, p99 {lm['p99 ms']:.1f} ms", flush=True)  # fmt: skip
+        for name in ingest:
+            fl = floor[name]
+            print(f"Load-generator floor, {name}: {fl['spans/s']:,.0f} spans/s, "
+                  f"p99 {fl['export p99 ms']:.1f} ms", flush=True)  # fmt: skip
     out = REPO / "bench" / "out"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

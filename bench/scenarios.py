@@ -38,11 +38,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Target:
-    """The server a scenario drives: its base URL, and the pid at the root of its process
-    tree (for scenarios that sample the server's memory from /proc)."""
+    """The server a scenario drives: its base URL, the pid at the root of its process tree
+    (for scenarios that sample the server's memory from /proc), and its database URI (for
+    scenarios that seed or check MLflow's tables directly; empty for the no-op server)."""
 
     url: str
     pid: int
+    backend_uri: str = ""
 
 
 def drive(main: Coroutine[Any, Any, T]) -> T:
@@ -493,6 +495,8 @@ Scenario = Callable[[Target], Coroutine[Any, Any, Figures]]
 
 
 def _scenarios(quick: bool) -> dict[str, Scenario]:
+    from bench.traces import trace_scenarios  # bench.traces builds on this module
+
     d = 4.0 if quick else 10.0
     mib = 256 if quick else 1024
     return {
@@ -509,6 +513,7 @@ def _scenarios(quick: bool) -> dict[str, Scenario]:
         "history 1M points": lambda t: history(t.url, 200_000 if quick else 1_000_000),
         f"artifact {mib} MiB": lambda t: artifact(t, mib),
         "hostile": lambda t: hostile(t.url, d * 2, 200 if quick else 1000),
+        **trace_scenarios(quick),
     }
 
 

@@ -17,7 +17,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Server", "ServerSpec", "free_port", "rss_bytes", "tree_pids"]
+__all__ = [
+    "Server",
+    "ServerSpec",
+    "free_port",
+    "mlflow_version",
+    "reference_venv",
+    "rss_bytes",
+    "tree_cpu_seconds",
+    "tree_pids",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,18 +37,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def reference_venv() -> Path:
+    """The virtualenv whose ``bin/mlflow`` is the reference server: ``AIOTRACK_MLFLOW_REFERENCE``,
+    else ``.venv-ref`` of the repository (MLflow 3.17.2)."""
+    return Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE", REPO / ".venv-ref"))
+
+
+def mlflow_version(venv: Path) -> str:
+    """The MLflow version installed in ``venv`` (from its dist-info), or "" if none is."""
+    for info in sorted(venv.glob("lib/python*/site-packages/mlflow-*.dist-info")):
+        return info.name.removeprefix("mlflow-").removesuffix(".dist-info")
+    return ""
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """What to run: ``kind`` is ``aiotrack``, ``mlflow`` or ``noop`` (`bench.noop`);
-    ``workers`` for mlflow."""
+    ``workers`` for mlflow; ``venv`` the reference virtualenv (default `reference_venv`).
+    An mlflow server from an explicit ``venv`` is labelled with its version."""
 
     kind: str
     workers: int = 1
+    venv: Path | None = None
 
     @property
     def label(self) -> str:
         if self.kind == "mlflow":
-            return f"mlflow {self.workers}w"
+            version = mlflow_version(self.venv) if self.venv is not None else ""
+            return f"mlflow {version + ' ' if version else ''}{self.workers}w"
         return "no-op" if self.kind == "noop" else "aiotrack"
 
 
@@ -122,7 +147,7 @@ class Server:
             cmd = [sys.executable, "-m", "bench.noop", str(port)]
             env["PYTHONPATH"] = str(REPO)
         else:
-            venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE", REPO / ".venv-ref"))
+            venv = self.spec.venv or reference_venv()
             uri = self.backend_uri.replace("postgresql://", "postgresql+psycopg2://", 1)
             cmd = [str(venv / "bin" / "mlflow"), "server", "--backend-store-uri", uri,
                    "--host", "127.0.0.1", "--port", str(port),

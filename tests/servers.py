@@ -33,6 +33,7 @@ __all__ = [
     "drop_postgres_database",
     "free_port",
     "new_postgres_database",
+    "reference18_bin",
     "reference_bin",
     "start_aiotrack",
     "start_mlflow_reference",
@@ -201,9 +202,30 @@ def reference_bin() -> Path:
     return bindir
 
 
-def start_mlflow_reference(backend_uri: str, workdir: Path, *extra_args: str) -> RunningServer:
-    """Run the reference ``mlflow server --workers 1`` on a free port and wait until healthy."""
-    bindir = reference_bin()
+def reference18_bin() -> Path:
+    """The ``bin`` directory of the reference MLflow **3.18** virtualenv (the tracing target).
+
+    The venv comes from ``AIOTRACK_MLFLOW_REFERENCE18`` (a venv dir), default
+    ``<repo>/.venv-ref18`` (``scripts/test`` builds it).
+    """
+    venv = Path(os.environ.get("AIOTRACK_MLFLOW_REFERENCE18", REPO_ROOT / ".venv-ref18"))
+    bindir = venv / "bin"
+    if not (bindir / "mlflow").exists():
+        unavailable(
+            f"reference mlflow 3.18 not found at {bindir / 'mlflow'} "
+            "(set AIOTRACK_MLFLOW_REFERENCE18 to a venv with mlflow==3.18.0 installed)"
+        )
+    return bindir
+
+
+def start_mlflow_reference(
+    backend_uri: str, workdir: Path, *extra_args: str, bindir: Path | None = None
+) -> RunningServer:
+    """Run the reference ``mlflow server --workers 1`` on a free port and wait until healthy.
+
+    ``bindir`` picks the reference venv (default :func:`reference_bin`, MLflow 3.17.2).
+    """
+    bindir = bindir or reference_bin()
     port = free_port()
     store_uri = backend_uri
     if store_uri.startswith("postgresql://"):

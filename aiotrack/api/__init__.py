@@ -7,6 +7,7 @@ from aiohttp import web
 from aiotrack.api import (
     artifact_proxy,
     artifacts,
+    assessments,
     experiments,
     inputs,
     logged_models,
@@ -48,6 +49,7 @@ def add_routes(app: web.Application, prefix: str = "") -> None:
         router.add_get(f"{prefix}{api}/mlflow/server-info", meta.server_info)
         _add_table(router, f"{prefix}{api}", trace_metrics.routes)
         _add_table(router, f"{prefix}{api}", traces.routes)
+        _add_table(router, f"{prefix}{api}", assessments.routes)
     for path in ("/v1/traces", "/api/2.0/otel/v1/traces"):
         router.add_post(f"{prefix}{path}", otlp.export_traces)
     for api in V2_PREFIXES:

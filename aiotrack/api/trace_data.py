@@ -4,6 +4,7 @@ uploaded them (MLflow's fallback when a server cannot ingest spans, and older cl
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 
@@ -14,14 +15,19 @@ from aiotrack.errors import AiotrackError
 from aiotrack.keys import ARTIFACT_STORAGE, TRACE_STORE
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
+    SPANS_IN_ARCHIVE,
     SPANS_IN_TRACKING_STORE,
     SPANS_LOCATION_TAG,
     TraceInfo,
 )
+from aiotrack.tracing.spans import archived_trace_contents
 
 __all__ = ["TRACE_DATA_FILE", "in_tracking_store", "span_contents"]
 
 TRACE_DATA_FILE = "traces.json"
+#: The OTLP ``TracesData`` MLflow's trace archival writes under the archive location.
+ARCHIVE_FILE = "traces.pb"
+ARCHIVE_LOCATION_TAG = "mlflow.trace.archiveLocation"
 #: A ``traces.json`` larger than this is not loaded into an answer.
 MAX_TRACE_DATA_BYTES = 256 * 1024 * 1024
 
@@ -42,19 +48,34 @@ async def span_contents(request: web.Request, infos: Sequence[TraceInfo]) -> dic
     return found
 
 
-async def _artifact_spans(request: web.Request, info: TraceInfo) -> list[str] | None:
-    location = info.tags.get(ARTIFACT_LOCATION_TAG)
+async def _read(request: web.Request, location: str | None, name: str) -> bytes | None:
     if not location:
         return None
     try:
         repo = await request.app[ARTIFACT_STORAGE].for_artifact_uri(location)
-        stream = await repo.open_read(TRACE_DATA_FILE)
+        stream = await repo.open_read(name)
     except (AiotrackError, OSError):
         return None  # not uploaded (yet): the trace has no spans to show
     if stream.size > MAX_TRACE_DATA_BYTES:
         await stream.aclose()
         return None
-    data = b"".join([chunk async for chunk in stream.chunks])
+    return b"".join([chunk async for chunk in stream.chunks])
+
+
+async def _artifact_spans(request: web.Request, info: TraceInfo) -> list[str] | None:
+    if info.tags.get(SPANS_LOCATION_TAG) == SPANS_IN_ARCHIVE:
+        # MLflow's trace archival moved the spans to <archive location>/traces.pb; a missing
+        # payload leaves the trace without spans, as MLflow answers it.
+        data = await _read(request, info.tags.get(ARCHIVE_LOCATION_TAG), ARCHIVE_FILE)
+        if data is None:
+            return []
+        try:
+            return await asyncio.to_thread(archived_trace_contents, data)
+        except ValueError:
+            return []
+    data = await _read(request, info.tags.get(ARTIFACT_LOCATION_TAG), TRACE_DATA_FILE)
+    if data is None:
+        return None
     try:
         spans = orjson.loads(data).get("spans") or []
         return [orjson.dumps(span).decode() for span in spans if isinstance(span, dict)]

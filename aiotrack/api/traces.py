@@ -4,6 +4,7 @@ routes in ``aiotrack.api.traces_v2``; OTLP span ingest in ``aiotrack.api.otlp``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from aiotrack.api.assessments import parse_assessment
 from aiotrack.api.codec import json_response
 from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.messages import (
@@ -34,10 +36,12 @@ from aiotrack.tracing.wire import (
     span_otel_json,
     trace_info_json,
 )
-from aiotrack.validation import missing_value
+from aiotrack.validation import invalid_value, missing_value
 
 __all__ = ["MAX_SEARCH_TRACES", "routes", "trace_tag_key"]
 
+#: Answers with more spans than this are built in a thread (about 50 us a span).
+_INLINE_SPANS = 100
 #: ``max_results`` above this is a 400 (MLflow's handler schema).
 MAX_SEARCH_TRACES = 500
 _HINT = " See the API docs for more information about request parameters."
@@ -100,8 +104,19 @@ routes = web.RouteTableDef()
 #: Tags MLflow manages itself: the tag routes may not set them (the archival failure may be
 #: deleted, which is how a failed archival is retried).
 _BLOCKED_TAGS = frozenset(
-    {"mlflow.trace.spansLocation", "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure"}
+    {
+        "mlflow.artifactLocation",
+        "mlflow.trace.spansLocation",
+        "mlflow.trace.archiveLocation",
+        "mlflow.trace.archivalFailure",
+    }
 )
+
+
+def without_blocked_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A client's trace tags without those MLflow manages (its start/end trace handlers drop
+    them silently)."""
+    return {key: value for key, value in tags.items() if key not in _BLOCKED_TAGS}
 
 
 def trace_tag_key(key: str, operation: str) -> str:
@@ -117,7 +132,13 @@ def trace_tag_key(key: str, operation: str) -> str:
 async def start_trace(request: web.Request) -> web.Response:
     body = await read_json_body(request)
     info = parse_start_trace(body)
-    stored = await request.app[TRACE_STORE].start_trace(info)
+    info.tags = without_blocked_tags(info.tags)
+    raw = ((body.get("trace") or {}).get("trace_info") or {}).get("assessments") or []
+    if not isinstance(raw, list):
+        raise InvalidParameter(f"Invalid value {raw!r} for parameter 'assessments' supplied.")
+    news = [parse_assessment(_object(a, "assessments")) for a in raw]
+    stored = await request.app[TRACE_STORE].start_trace(info, news)
+    await _attach_assessments(request, [stored])
     return json_response({"trace": {"trace_info": trace_info_json(stored)}})
 
 
@@ -129,10 +150,9 @@ async def get_trace(request: web.Request) -> web.Response:
         info = await store.get_trace_info(msg.trace_id)
     except TraceNotFound:
         raise TraceNotFound(f"Trace with ID {msg.trace_id} is not found.") from None
-    spans = (await span_contents(request, [info])).get(msg.trace_id, [])
+    spans = await span_contents(request, [info])
     await _attach_assessments(request, [info])
-    trace = {"trace_info": trace_info_json(info), "spans": [span_otel_json(s) for s in spans]}
-    return json_response({"trace": trace})
+    return await _traces_response("trace", [info], spans)
 
 
 @routes.get("/mlflow/traces/batchGet")
@@ -145,14 +165,7 @@ async def batch_get_traces(request: web.Request) -> web.Response:
     infos = await store.batch_get_trace_infos(msg.trace_ids, experiment_ids)
     spans = await span_contents(request, infos)
     await _attach_assessments(request, infos)
-    traces = [
-        {
-            "trace_info": trace_info_json(info),
-            "spans": [span_otel_json(s) for s in spans.get(info.trace_id, [])],
-        }
-        for info in infos
-    ]
-    return json_response({"traces": traces} if traces else {})
+    return await _traces_response("traces", infos, spans)
 
 
 @routes.post("/mlflow/traces/batchGetInfos")
@@ -169,7 +182,7 @@ async def batch_get_trace_infos(request: web.Request) -> web.Response:
 @cancel_on_disconnect
 async def search_traces(request: web.Request) -> web.Response:
     msg = await SearchTracesV3.from_request(request)
-    check_max_results(msg.max_results)
+    check_max_results(msg.max_results, msg.max_results)
     experiment_ids = [
         loc.mlflow_experiment.experiment_id or ""
         for loc in msg.locations
@@ -229,12 +242,34 @@ async def delete_trace_tag(request: web.Request) -> web.Response:
     return json_response({})
 
 
-def check_max_results(max_results: int) -> None:
+async def _traces_response(
+    key: str, infos: list[TraceInfo], spans: dict[str, list[str]]
+) -> web.Response:
+    """``{"trace": {...}}`` (one) or ``{"traces": [...]}``: the spans of a large trace are
+    converted and serialised in a thread, so the event loop stays free meanwhile."""
+
+    def encode() -> bytes:
+        traces = [
+            {
+                "trace_info": trace_info_json(info),
+                "spans": [span_otel_json(s) for s in spans.get(info.trace_id, [])],
+            }
+            for info in infos
+        ]
+        if key == "trace":
+            return orjson.dumps({"trace": traces[0]})
+        return orjson.dumps({"traces": traces} if traces else {})
+
+    count = sum(len(v) for v in spans.values())
+    body = await asyncio.to_thread(encode) if count > _INLINE_SPANS else encode()
+    return web.Response(body=body, headers={"Content-Type": "application/json"})
+
+
+def check_max_results(max_results: int, raw: Any) -> None:
+    """MLflow's handler schema: at most 500 (``raw`` is the value as sent, for the message)."""
     if max_results > MAX_SEARCH_TRACES:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. "
-            f"It must be at most {MAX_SEARCH_TRACES}.{_HINT}"
-        )
+        hint = f" Hint: Value was of type '{type(raw).__name__}'."
+        raise InvalidParameter(invalid_value("max_results", raw, hint) + _HINT)
 
 
 async def _attach_assessments(request: web.Request, infos: list[TraceInfo]) -> None:

@@ -30,9 +30,11 @@ from aiotrack.api.traces import (
     SetTraceTag,
     check_max_results,
     trace_tag_key,
+    without_blocked_tags,
 )
 from aiotrack.errors import BadRequest, InvalidParameter
 from aiotrack.keys import TRACE_STORE
+from aiotrack.store.trace_base import TraceNotFound
 from aiotrack.tracing.entities import TraceInfo
 from aiotrack.tracing.wire import trace_info_v2_json
 from aiotrack.validation import missing_value
@@ -110,7 +112,7 @@ async def start_trace(request: web.Request) -> web.Response:
         msg.experiment_id or "",
         msg.timestamp_ms,
         _pairs(msg.request_metadata, "request_metadata"),
-        _pairs(msg.tags, "tags"),
+        without_blocked_tags(_pairs(msg.tags, "tags")),
     )
     return json_response(_info(info))
 
@@ -119,7 +121,7 @@ async def start_trace(request: web.Request) -> web.Response:
 @cancel_on_disconnect
 async def search_traces(request: web.Request) -> web.Response:
     msg = await SearchTracesV2.from_request(request)
-    check_max_results(msg.max_results)
+    check_max_results(msg.max_results, request.query.get("max_results", msg.max_results))
     infos, token = await request.app[TRACE_STORE].search_traces(
         msg.experiment_ids,
         filter_string=msg.filter,
@@ -177,7 +179,7 @@ async def end_trace(request: web.Request) -> web.Response:
         msg.timestamp_ms,
         _STATE_OF[msg.status],
         _pairs(msg.request_metadata, "request_metadata"),
-        _pairs(msg.tags, "tags"),
+        without_blocked_tags(_pairs(msg.tags, "tags")),
     )
     return json_response(_info(info))
 
@@ -212,7 +214,10 @@ async def get_trace_artifact(request: web.Request) -> web.Response:
     request_id = request.query.get("request_id")
     if not request_id:
         raise BadRequest('Request must include the "request_id" query parameter.')
-    info = await request.app[TRACE_STORE].get_trace_info(request_id)  # 404 when unknown
+    try:
+        info = await request.app[TRACE_STORE].get_trace_info(request_id)
+    except TraceNotFound:
+        raise TraceNotFound(f"Trace with ID {request_id} is not found.") from None
     spans = (await span_contents(request, [info])).get(request_id, [])
     body = b'{"spans": [' + ", ".join(spans).encode() + b"]}"
     return web.Response(

@@ -17,7 +17,8 @@ selected model likewise. Unlike ``mlflow gc``, which checks each run just before
 and so may stop halfway, all of these checks run before anything is deleted.
 
 Then, in MLflow's order, each run's artifacts are deleted, then its rows; then each logged
-model's artifacts and rows; then each experiment; then the jobs. An item whose deletion fails is
+model's artifacts and rows; then each experiment, with its traces (their rows, and -- which
+``mlflow gc`` leaves behind -- their artifact directories and links); then the jobs. An item whose deletion fails is
 reported and left in place (with its experiment, which would otherwise take it along), the rest
 goes on, and the exit status is 1.
 """
@@ -62,6 +63,8 @@ class Summary:
     runs: int = 0
     models: int = 0
     experiments: int = 0
+    #: Traces deleted with their experiments.
+    traces: int = 0
     jobs: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -210,12 +213,18 @@ async def collect(
             )
             continue
         try:
+            # The traces' artifacts (spans uploaded as traces.json, attachments) first: with
+            # the rows gone nothing would point at them any more.
+            traces = await store.trace_artifact_roots(experiment_id)
+            for trace_id, uri in traces:
+                await cleaner.delete(uri, trace_id, "trace")
             await store.hard_delete_experiment(experiment_id)
         except (GcError, AiotrackError, OSError) as exc:
             _raise_if_unavailable(exc)
             failed(f"experiment {experiment_id} was not deleted: {_message(exc)}")
             continue
         summary.experiments += 1
+        summary.traces += len(traces)
         done(f"Experiment with ID {experiment_id} has been permanently deleted.")
 
     if want_jobs:
@@ -274,7 +283,8 @@ async def _run(options: GcOptions, out: TextIO, err: TextIO) -> int:
     parts = [
         _plural(summary.runs, "run"),
         _plural(summary.models, "logged model"),
-        _plural(summary.experiments, "experiment"),
+        _plural(summary.experiments, "experiment")
+        + (f" (with {_plural(summary.traces, 'trace')})" if summary.traces else ""),
     ]
     if options.jobs or options.job_ids:
         parts.append(_plural(summary.jobs, "job"))

@@ -3,8 +3,8 @@
 Follows MLflow 3.17.2's ``FileStore``: a deleted run is one whose ``meta.yaml`` says
 ``lifecycle_stage: deleted`` (in an active experiment or in ``.trash``); it qualifies when it has
 no ``deleted_time`` or one at least ``--older-than`` ago. ``_hard_delete_run`` removes the run
-directory, ``_hard_delete_experiment`` the experiment's directory in ``.trash`` (runs, models
-and all), ``_hard_delete_logged_model`` the model's directory. The file store has no jobs.
+directory, ``_hard_delete_experiment`` the experiment's directory in ``.trash`` (runs, models,
+traces and all), ``_hard_delete_logged_model`` the model's directory. The file store has no jobs.
 
 Every filesystem call runs in a worker thread; every path is built from validated ids under
 the store root, and a symlink is removed itself, never followed.
@@ -23,9 +23,18 @@ from aiotrack.gc.stores import DELETED, ExperimentRecord, GcError, ModelRecord, 
 from aiotrack.store.entities import ViewType
 from aiotrack.store.file import experiments as exps
 from aiotrack.store.file import runs
-from aiotrack.store.file.layout import MODELS, MalformedError, list_subdirs, read_yaml
+from aiotrack.store.file.layout import (
+    MODELS,
+    TAGS,
+    MalformedError,
+    list_subdirs,
+    read_text,
+    read_yaml,
+)
 from aiotrack.store.file.root import FileRoot, validate_run_id
+from aiotrack.store.file.trace_layout import TRACES
 from aiotrack.store.file.tracking import file_store_path
+from aiotrack.tracing.entities import ARTIFACT_LOCATION_TAG
 
 __all__ = ["FileGcStore"]
 
@@ -202,6 +211,25 @@ class FileGcStore:
             if exp_dir is not None and os.path.isdir(os.path.join(exp_dir, run_id)):
                 return os.path.join(exp_dir, run_id)
         return None
+
+    async def trace_artifact_roots(self, experiment_id: str) -> list[tuple[str, str]]:
+        def find() -> list[tuple[str, str]]:
+            exp_dir = self._root.experiment_dir(experiment_id)
+            if exp_dir is None:
+                return []
+            traces_dir = os.path.join(exp_dir, TRACES)
+            found: list[tuple[str, str]] = []
+            for trace_id in sorted(list_subdirs(traces_dir)):
+                tag = os.path.join(traces_dir, trace_id, TAGS, ARTIFACT_LOCATION_TAG)
+                try:
+                    location = read_text(tag)
+                except OSError:
+                    continue
+                if location:
+                    found.append((trace_id, location))
+            return found
+
+        return await asyncio.to_thread(find)
 
     async def hard_delete_run(self, run_id: str) -> None:
         def remove() -> None:

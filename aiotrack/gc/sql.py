@@ -11,7 +11,8 @@ Follows MLflow 3.17.2's ``SqlAlchemyStore``:
   spans and span metrics), logged models (tags, params, metrics) and scorers (versions, online
   configs); the rollup tables, which have no foreign key, are cleared explicitly; the database
   cascades to datasets, issues, label schemas and review queues. Here the same rows are
-  deleted with bulk statements, children first, in one transaction.
+  deleted with bulk statements, children first, in one transaction (SQLite enforces no
+  foreign key here), and also the ``entity_associations`` of the traces, which MLflow leaves.
 * ``_hard_delete_logged_model`` deletes the model with its tags, params and metrics.
 """
 
@@ -32,6 +33,7 @@ from aiotrack.store.sql.migrate import SchemaError, ensure_schema
 from aiotrack.store.sql.schema import (
     SqlAssessmentDailyRollup,
     SqlAssessments,
+    SqlEntityAssociation,
     SqlExperiment,
     SqlExperimentTag,
     SqlIssue,
@@ -60,6 +62,7 @@ from aiotrack.store.sql.schema import (
     SqlTraceTag,
 )
 from aiotrack.store.sql.urls import redact, to_async_url
+from aiotrack.tracing.entities import ARTIFACT_LOCATION_TAG
 
 __all__ = ["SqlGcStore"]
 
@@ -235,6 +238,18 @@ class SqlGcStore:
     # Each deletion is one transaction through `Database.run_write`: on SQLite it starts with
     # BEGIN IMMEDIATE, so a server writing to the same file meanwhile cannot make it fail halfway.
 
+    async def trace_artifact_roots(self, experiment_id: str) -> list[tuple[str, str]]:
+        key = _experiment_key(experiment_id)
+        traces = select(SqlTraceInfo.request_id).where(SqlTraceInfo.experiment_id == key)
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(SqlTraceTag.request_id, SqlTraceTag.value)
+                .where(SqlTraceTag.key == ARTIFACT_LOCATION_TAG)
+                .where(SqlTraceTag.request_id.in_(traces.scalar_subquery()))
+                .order_by(SqlTraceTag.request_id)
+            )
+            return [(str(trace_id), str(uri)) for trace_id, uri in rows if uri]
+
     async def hard_delete_run(self, run_id: str) -> None:
         await self._db.run_write(lambda conn: _hard_delete_run(conn, run_id))
 
@@ -311,6 +326,11 @@ def _hard_delete_experiment(conn: Connection, key: int, experiment_id: str) -> N
     conn.execute(delete(SqlAssessments).where(SqlAssessments.trace_id.in_(traces)))
     conn.execute(delete(SqlSpanMetrics).where(SqlSpanMetrics.trace_id.in_(traces)))
     conn.execute(delete(SqlSpan).where(SqlSpan.trace_id.in_(traces)))
+    # Links of these traces (to runs, prompt versions...): they have no foreign key, so
+    # MLflow's cascade leaves them; nothing could ever read them again.
+    EA = SqlEntityAssociation
+    conn.execute(delete(EA).where(EA.source_type == "trace", EA.source_id.in_(traces)))
+    conn.execute(delete(EA).where(EA.destination_type == "trace", EA.destination_id.in_(traces)))
     conn.execute(delete(SqlTraceInfo).where(SqlTraceInfo.experiment_id == key))
     _delete_models(conn, SqlLoggedModel.experiment_id == key)
     scorers = select(SqlScorer.scorer_id).where(SqlScorer.experiment_id == key).scalar_subquery()

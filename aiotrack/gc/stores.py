@@ -3,7 +3,8 @@
 These are the store methods ``mlflow gc`` calls (``_get_deleted_runs``, ``_hard_delete_run``,
 ``_get_deleted_logged_models``, ``_hard_delete_logged_model``, ``_hard_delete_experiment``,
 ``get_run``, ``get_experiment``, ``search_experiments``/``search_runs`` in the deleted view and
-the job store's ``delete_jobs``), reduced to the fields gc reads. Implementations:
+the job store's ``delete_jobs``), reduced to the fields gc reads, plus the artifact locations of
+an experiment's traces (which ``mlflow gc`` leaves behind). Implementations:
 `aiotrack.gc.sql.SqlGcStore` and `aiotrack.gc.files.FileGcStore`.
 """
 
@@ -99,6 +100,11 @@ class GcStore(Protocol):
         """The logged model, whatever its stage."""
         ...
 
+    async def trace_artifact_roots(self, experiment_id: str) -> list[tuple[str, str]]:
+        """``(trace_id, artifact location)`` of every trace of the experiment that has one
+        (tag ``mlflow.artifactLocation``): gc deletes them before the experiment."""
+        ...
+
     async def hard_delete_run(self, run_id: str) -> None:
         """Remove the run and every row (or file) that belongs to it, in one transaction."""
         ...
@@ -108,7 +114,8 @@ class GcStore(Protocol):
         ...
 
     async def hard_delete_experiment(self, experiment_id: str) -> None:
-        """Remove the deleted experiment and everything still in it, in one transaction."""
+        """Remove the deleted experiment and everything still in it (runs, logged models,
+        traces with all their rows), in one transaction."""
         ...
 
     async def delete_jobs(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from aiotrack.errors import ResourceNotFound
+from aiotrack.tracing.assessments import NewAssessment
 from aiotrack.tracing.entities import TraceInfo
 
 __all__ = ["TraceNotFound", "TraceStore"]
@@ -19,7 +20,9 @@ class TraceNotFound(ResourceNotFound):
 class TraceStore(Protocol):
     """Trace infos, their tags and links, and their stored spans."""
 
-    async def start_trace(self, info: TraceInfo) -> TraceInfo: ...
+    async def start_trace(
+        self, info: TraceInfo, assessments: Sequence[NewAssessment] = ()
+    ) -> TraceInfo: ...
 
     async def start_trace_v2(
         self, experiment_id: str, timestamp_ms: int, metadata: dict[str, str], tags: dict[str, str]

@@ -8,6 +8,7 @@ request by ``aiotrack.tracing.otlp`` and consumed by the trace store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,13 @@ class SpanRecord:
     ``span_id``/``parent_span_id`` are 16 hex digits. ``status`` is MLflow's span status code
     name (``OK``, ``ERROR`` or ``UNSET``); ``type`` the decoded ``mlflow.spanType`` attribute.
     ``content`` is the JSON text MLflow stores in ``spans.content`` (the translated span dict).
+    ``type`` is the span's own ``mlflow.spanType`` (MLflow's column does not take the type a
+    translator derives, which only ``content`` carries). Costs are in USD, finite or None.
+
+    Not columns: ``attributes`` (the translated attributes, JSON-encoded values, as in
+    ``content``), ``resource_attributes`` (its OTLP resource's), and ``usage_data`` /
+    ``cost_data``, the span's ``mlflow.chat.tokenUsage`` / ``mlflow.llm.cost`` objects as MLflow's
+    tree-aware trace aggregation reads them (``aiotrack.tracing.summary.aggregate_usage``).
     """
 
     trace_id: str
@@ -38,6 +46,10 @@ class SpanRecord:
     total_cost: float | None = None
     model_name: str | None = None
     model_provider: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    resource_attributes: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    usage_data: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    cost_data: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def row(self, experiment_id: int) -> dict[str, Any]:
         """The ``spans`` row (``duration_ns`` is computed by the database)."""
@@ -64,12 +76,20 @@ class SpanRecord:
 class TraceSummary:
     """What one batch of spans says about one trace, as MLflow's ``log_spans`` derives it.
 
-    ``status`` is the trace state the root span implies (``OK``/``ERROR``), or None when the
-    batch has no root span. Previews are already truncated as MLflow truncates them. Token
-    usage keys are ``input_tokens``/``output_tokens``/``total_tokens`` (and the cache keys);
-    cost keys ``input_cost``/``output_cost``/``total_cost``. ``tags`` come from the root span's
-    ``mlflow.traceTag.*`` attributes and the resource attributes, validated, ready to store
-    (the trace name tag included; the store writes it to ``trace_info.trace_name`` too).
+    Times are ms since the epoch (``max_end_ms`` None only if no span has an end time).
+    ``status`` is the trace state the first root span implies (``OK``/``ERROR``), or None when
+    the batch has no root span (a new trace is then ``IN_PROGRESS``). Previews come from the
+    last root span, already truncated as MLflow truncates them; MLflow writes them only where
+    the trace has none yet. Token usage keys are ``input_tokens``/``output_tokens``/
+    ``total_tokens`` (plus the cache keys present); cost keys ``input_cost``/``output_cost``/
+    ``total_cost`` (USD); both empty when no span has any. For a trace that already has spans
+    stored, MLflow recomputes both over stored and new spans (``summary.aggregate_usage``).
+    ``session_id`` is written only if the trace has none; ``user_id`` (metadata
+    ``mlflow.trace.user``) only if not set. ``trace_name`` goes to ``trace_info.trace_name``.
+    ``tags`` are the resource attributes and the root spans' ``mlflow.traceTag.*`` attributes
+    (validated, the root's winning), without the trace name; the store merges them into the
+    trace's tags. ``spans`` are the rows to upsert: one per span id (a span sent twice in the
+    batch is its last copy, while the aggregates above count both, as MLflow's do).
     """
 
     trace_id: str

@@ -40,6 +40,15 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
 _DURATION = re.compile(r"(-)?(\d+)(?:\.(\d{1,9}))?s")
+_SPAN_KINDS = frozenset(
+    {
+        "SPAN_KIND_INTERNAL",
+        "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT",
+        "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    }
+)
 _STATUS_CODES = {"OK": "STATUS_CODE_OK", "ERROR": "STATUS_CODE_ERROR"}
 
 
@@ -47,6 +56,8 @@ def timestamp_json(ms: int) -> str:
     """A ``google.protobuf.Timestamp`` of ``ms`` milliseconds since the epoch, as JSON text."""
     seconds, millis = divmod(ms, 1000)
     text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    if len(text) < 19:  # years before 1000: strftime does not pad them everywhere
+        text = text.rjust(19, "0")
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
@@ -156,6 +167,9 @@ def span_otel_json(content: str | bytes) -> dict[str, Any]:
         body["parent_span_id"] = _b64_id(parent, 8)
     if span.get("name"):
         body["name"] = span["name"]
+    # 3.18 keeps the span kind; spans stored before it (and unspecified ones) are INTERNAL.
+    kind = span.get("kind")
+    body["kind"] = kind if kind in _SPAN_KINDS else "SPAN_KIND_INTERNAL"
     start = int(span.get("start_time_unix_nano") or 0)
     if start:
         body["start_time_unix_nano"] = start

@@ -2,8 +2,9 @@
 
 Everything the SQL store would hold is produced: experiments (deleted ones from ``.trash``
 too) and their tags, runs with ``deleted_time``, params, tags, every metric point and the
-latest value per key, datasets and run inputs, model inputs/outputs, and logged models with
-their params, tags and metrics. Metric points read exactly as the file store serves them.
+latest value per key, datasets and run inputs, model inputs/outputs, logged models with
+their params, tags and metrics, and traces with their tags, metadata and assessments (their
+spans stay in the artifact store, see :mod:`aiotrack.transfer.file_traces`). Metric points read exactly as the file store serves them.
 Derived ids (datasets, inputs) are the file store's own deterministic md5 ids, so a second
 import of the same directory produces the same rows.
 
@@ -40,6 +41,7 @@ from aiotrack.store.file.layout import (
 from aiotrack.store.file.root import FileRoot
 from aiotrack.store.file.runs import list_run_infos
 from aiotrack.store.sql.logwriter import stored_metric
+from aiotrack.transfer.file_traces import trace_batches
 from aiotrack.transfer.sink import Row
 
 __all__ = ["FileSource", "Problem"]
@@ -73,14 +75,6 @@ class FileSource:
         return sum(
             len(list_run_infos(self.root, e.experiment_id, ViewType.ALL))
             for e in self.experiments()
-        )
-
-    def has_traces(self) -> bool:
-        """Whether any experiment holds traces (``<experiment>/traces/``), not imported."""
-        return any(
-            list_subdirs(os.path.join(d, "traces"))
-            for e in self.experiments()
-            if (d := self.root.experiment_dir(e.experiment_id)) is not None
         )
 
     def registry_batches(self) -> Iterator[Batch]:
@@ -122,6 +116,12 @@ class FileSource:
             exp_dir = self.root.experiment_dir(file_id)
             assert exp_dir is not None
             yield from self._logged_models(exp_dir, sql_id)
+        for file_id, sql_id in experiment_ids.items():
+            exp_dir = self.root.experiment_dir(file_id)
+            assert exp_dir is not None
+            problems: list[tuple[str, str]] = []
+            yield from trace_batches(exp_dir, sql_id, problems)
+            self.problems.extend(Problem(what, why) for what, why in problems)
 
     def _run(
         self, exp_dir: str, run_dir: str, info: RunInfo, experiment_id: int, chunk_rows: int

@@ -25,7 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aiotrack.config import is_file_store_uri
 from aiotrack.store.sql.database import Database
-from aiotrack.store.sql.migrate import check_schema_state, ensure_schema, read_schema_state
+from aiotrack.store.sql.migrate import (
+    MLFLOW_HEAD_REVISION,
+    check_schema_state,
+    ensure_schema,
+    read_schema_state,
+)
 from aiotrack.store.sql.schema import metadata
 from aiotrack.store.sql.urls import redact, to_async_url
 from aiotrack.transfer.file_source import FileSource, Problem
@@ -108,6 +113,15 @@ async def import_store(
     try:
         await ensure_schema(dest.engine, uri=destination)
         async with dest.engine.connect() as conn:
+            revision = (await conn.run_sync(read_schema_state)).revision
+            if revision != MLFLOW_HEAD_REVISION:
+                # Served as it is (MLflow 3.17.2's head), but without 3.18.0's tables and columns
+                # the rows of a newer source have nowhere to go.
+                raise ImportFailed(
+                    f"the destination {redact(destination)} is at MLflow schema revision "
+                    f"{revision}, older than aiotrack's {MLFLOW_HEAD_REVISION}; run "
+                    f"`aiotrack db upgrade {redact(destination)}` first"
+                )
             before = await count_rows(conn, TABLE_ORDER)
         sink = SqlSink(dest.engine, chunk_rows=chunk_rows)
         if is_file_store_uri(source):
@@ -251,10 +265,6 @@ async def _from_files(
         await sink.add(table, rows)
         progress.advance(0, len(rows))
     report.problems.extend(source.problems)
-    if await asyncio.to_thread(source.has_traces):
-        report.problems.append(
-            Problem("traces", "the file store's traces (<experiment>/traces/) are not imported")
-        )
 
 
 def _plan_experiment_ids(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiotrack.store.sql.migrate import read_schema_state
@@ -29,18 +30,29 @@ _METRIC_COLUMNS = (
 )
 
 
+def _column_names(conn: Connection, tables: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    inspector = inspect(conn)
+    return {t: frozenset(c["name"] for c in inspector.get_columns(t)) for t in tables}
+
+
 class SqlSource:
     """The tables of a SQL database at aiotrack's schema revision."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.tables: tuple[str, ...] = ()
+        self.columns: dict[str, frozenset[str]] = {}
 
     async def open(self) -> dict[str, int]:
-        """Find the tables to copy; return their row counts (the import's total)."""
+        """Find the tables and columns to copy; return their row counts (the import's total).
+
+        A source at an older revision aiotrack serves (MLflow 3.17.2's head) lacks the tables and
+        columns MLflow 3.18.0 added: only what it has is read.
+        """
         async with self.engine.connect() as conn:
             state = await conn.run_sync(read_schema_state)
             self.tables = tuple(t for t in TABLE_ORDER if t in state.tables)
+            self.columns = await conn.run_sync(_column_names, self.tables)
             return await count_rows(conn, self.tables)
 
     async def experiments(self) -> list[tuple[int, str, str]]:
@@ -56,7 +68,12 @@ class SqlSource:
         """``(table, rows)`` chunks of every table, parents before children."""
         for name in self.tables:
             table = metadata.tables[name]
-            query = select(*_METRIC_COLUMNS) if name == METRICS else select(table)
+            present = self.columns[name]
+            query = (
+                select(*_METRIC_COLUMNS)
+                if name == METRICS
+                else select(*(c for c in table.columns if c.name in present))
+            )
             async with self.engine.connect() as conn:
                 result = await conn.stream(query.execution_options(yield_per=chunk_rows))
                 async for part in result.partitions(chunk_rows):

@@ -4,6 +4,10 @@
 ``postgres`` and ``mariadb``: a fresh database) for the whole session. The target is aiotrack by default, or the
 reference ``mlflow server`` with ``AIOTRACK_TEST_TARGET=mlflow`` — every test must pass on both.
 Each test gets its own uniquely named experiment, so tests are independent and xdist-safe.
+
+``trace_server`` is the same for the tracing suites (``test_*trace*.py``) on the three SQL
+backends, whose reference is MLflow **3.18** (``.venv-ref18``): aiotrack by default, the reference
+with ``AIOTRACK_TRACE_TESTS_SERVER=reference`` (or ``AIOTRACK_TEST_TARGET=mlflow``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,7 +38,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from tests.databases import backend_database
-from tests.servers import RunningServer, start_aiotrack, start_mlflow_reference
+from tests.servers import RunningServer, reference18_bin, start_aiotrack, start_mlflow_reference
 
 TARGET = os.environ.get("AIOTRACK_TEST_TARGET", "aiotrack")
 if TARGET not in ("aiotrack", "mlflow"):
@@ -98,6 +103,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+TRACE_TARGET = os.environ.get(
+    "AIOTRACK_TRACE_TESTS_SERVER", "reference" if TARGET == "mlflow" else "aiotrack"
+)
+if TRACE_TARGET not in ("aiotrack", "reference"):
+    raise pytest.UsageError(
+        f"AIOTRACK_TRACE_TESTS_SERVER must be 'aiotrack' or 'reference', not {TRACE_TARGET!r}"
+    )
+
+#: Tracing lives in the SQL stores only (MLflow's file store has no spans table).
+TRACE_BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
+]
+
+
+def start_trace_target(backend_uri: str, workdir: Path) -> RunningServer:
+    """Start the tracing suites' server (aiotrack, or the MLflow 3.18 reference) on a store."""
+    if TRACE_TARGET == "reference":
+        return start_mlflow_reference(backend_uri, workdir, bindir=reference18_bin())
+    return start_aiotrack(backend_uri, workdir)
+
+
 def _start(backend_uri: str, workdir: Path) -> RunningServer:
     if TARGET == "mlflow":
         return start_mlflow_reference(backend_uri, workdir)
@@ -112,6 +140,19 @@ def tracking_server(
     backend: str = request.param
     workdir = tmp_path_factory.mktemp(f"server-{TARGET}-{backend}")
     with backend_database(backend, workdir, "compat") as uri, _start(uri, workdir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=TRACE_BACKENDS)
+def trace_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A live tracing server (aiotrack or the 3.18 reference) on one SQL backend."""
+    backend: str = request.param
+    workdir = tmp_path_factory.mktemp(f"traces-{TRACE_TARGET}-{backend}")
+    with backend_database(backend, workdir, "traces") as uri, start_trace_target(
+        uri, workdir
+    ) as server:
         yield server
 
 
@@ -161,3 +202,47 @@ def experiment_id(client: MlflowClient, request: pytest.FixtureRequest) -> str:
 def run_id(client: MlflowClient, experiment_id: str) -> str:
     """A fresh RUNNING run in this test's experiment."""
     return client.create_run(experiment_id).info.run_id
+
+
+@dataclass(frozen=True)
+class TraceEnv:
+    """What a tracing test works in: the server, its client, and a fresh active experiment."""
+
+    server: RunningServer
+    client: MlflowClient
+    experiment_id: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def point_tracing_at(url: str | None) -> None:
+    """Point the fluent API (and so the tracer's exporter) at ``url``, or back at nothing.
+
+    ``mlflow.set_tracking_uri`` rebuilds the tracer provider, so the exporter it creates next
+    reads ``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING`` as the environment holds it at that moment.
+    """
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    mlflow.set_tracking_uri(url)  # type: ignore[arg-type]  # None unsets it
+
+
+@pytest.fixture
+def trace_env(
+    trace_server: RunningServer, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TraceEnv]:
+    """Fluent tracing aimed at ``trace_server`` with synchronous export (each trace is on the
+    server when its root span ends) and a fresh experiment set as the active one."""
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    point_tracing_at(trace_server.url)
+    client = MlflowClient(tracking_uri=trace_server.url)
+    experiment_id = client.create_experiment(_unique(request))
+    mlflow.set_experiment(experiment_id=experiment_id)
+    try:
+        yield TraceEnv(server=trace_server, client=client, experiment_id=experiment_id)
+    finally:
+        mlflow.flush_trace_async_logging()
+        point_tracing_at(None)

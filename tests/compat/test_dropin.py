@@ -22,7 +22,10 @@ Whitespace does not matter because parsed JSON is compared; bare ``NaN``/``Infin
 rejected by the parser, since MLflow sends them as the strings ``"NaN"``/``"Infinity"``.
 
 When the reference server starts on an aiotrack-made database, its log must show no table
-creation, no migration and no schema error, and ``/health`` must answer 200.
+creation, no migration and no schema error, and ``/health`` must answer 200. The reference that
+writes is MLflow 3.17.2 (``.venv-ref``: aiotrack serves its head as it is); the one that reads an
+aiotrack-made database is MLflow 3.18.0 (``.venv-ref18``), since aiotrack creates 3.18.0's schema
+and MLflow 3.17.2 refuses a newer revision.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from tests.servers import (
     RunningServer,
     drop_postgres_database,
     new_postgres_database,
+    reference18_bin,
     start_aiotrack,
     start_mlflow_reference,
 )
@@ -394,7 +398,8 @@ def test_aiotrack_database_served_by_mlflow(backend_uri: str, tmp_path: Path) ->
         aio.stop()
     assert_all_ok("aiotrack", before)
 
-    ref = start_mlflow_reference(backend_uri, tmp_path / "ref")
+    # aiotrack creates MLflow 3.18.0's schema, which MLflow 3.17.2 refuses as newer than its own.
+    ref = start_mlflow_reference(backend_uri, tmp_path / "ref", bindir=reference18_bin())
     try:
         health = requests.get(ref.url + "/health", timeout=TIMEOUT_S)
         assert health.status_code == 200, health.text

@@ -26,6 +26,7 @@ from tests.servers import (
     RunningServer,
     drop_postgres_database,
     new_postgres_database,
+    reference18_bin,
     start_aiotrack,
     start_mlflow_reference,
 )
@@ -172,5 +173,7 @@ def test_mlflow_registry_served_by_aiotrack(backend_uri: str, tmp_path: Path) ->
 
 def test_aiotrack_registry_served_by_mlflow(backend_uri: str, tmp_path: Path) -> None:
     before = _record(start_aiotrack(backend_uri, tmp_path / "aio"), write=True)
-    after = _record(start_mlflow_reference(backend_uri, tmp_path / "ref"), write=False)
+    # aiotrack creates MLflow 3.18.0's schema, which MLflow 3.17.2 refuses as newer than its own.
+    ref = start_mlflow_reference(backend_uri, tmp_path / "ref", bindir=reference18_bin())
+    after = _record(ref, write=False)
     _compare("aiotrack", before, "mlflow server", after)

@@ -1,7 +1,9 @@
-"""aiotrack's schema against the one MLflow 3.17.2's ``mlflow db upgrade`` creates.
+"""aiotrack's schema against the one MLflow 3.18.0's ``mlflow db upgrade`` creates.
 
-The reference databases come from a real MLflow in its own virtualenv: the interpreter named by
-``AIOTRACK_MLFLOW_REFERENCE_PYTHON``, default ``<repo>/.venv-ref/bin/python``. PostgreSQL tests
+The reference databases come from a real MLflow in its own virtualenv: MLflow 3.18.0 from
+``tests.servers.reference18_bin`` (``AIOTRACK_MLFLOW_REFERENCE18``, default ``<repo>/.venv-ref18``),
+and, for databases at MLflow 3.17.2's head, ``tests.servers.reference_bin``
+(``AIOTRACK_MLFLOW_REFERENCE``, default ``<repo>/.venv-ref``). PostgreSQL tests
 use ``AIOTRACK_TEST_PG_URI`` (an admin URI, default ``postgresql://postgres@127.0.0.1:5432/postgres``)
 and create/drop their own ``aiotrack_schema_*`` databases; MariaDB tests use ``tests.mariadb``
 (``AIOTRACK_TEST_MYSQL_URI``) and ``aiotrack_schema*`` databases. When a service is missing the
@@ -62,24 +64,19 @@ from aiotrack.store.sql.urls import (
     to_async_url,
 )
 from tests.mariadb import drop_mariadb_database, mariadb_available, new_mariadb_database
+from tests.servers import reference18_bin
 from tests.services import unavailable
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _reference_python() -> Path:
-    configured = os.environ.get("AIOTRACK_MLFLOW_REFERENCE_PYTHON")
-    python = Path(configured) if configured else REPO / ".venv-ref" / "bin" / "python"
-    if python.is_dir():  # a bin dir or a venv root was given
-        python = python / "python" if python.name == "bin" else python / "bin" / "python"
-    if not python.exists():
-        unavailable(f"reference MLflow interpreter {python} not found")
-    return python
+    """The interpreter of the reference MLflow 3.18.0, whose schema aiotrack creates."""
+    return reference18_bin() / "python"
 
 
-def _mlflow_db_upgrade(sync_uri: str) -> None:
+def _mlflow_db_upgrade(sync_uri: str, python: Path | None = None) -> None:
+    """``mlflow db upgrade`` with the reference MLflow 3.18.0 (or the one of ``python``)."""
     result = subprocess.run(
-        [str(_reference_python()), "-m", "mlflow", "db", "upgrade", sync_uri],
+        [str(python or _reference_python()), "-m", "mlflow", "db", "upgrade", sync_uri],
         capture_output=True,
         text=True,
         timeout=300,
@@ -515,7 +512,7 @@ def test_upgrade_creates_then_reports_head(tmp_path: Path) -> None:
     upgrade(uri, out=out)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(
-        f"Creating the MLflow 3.17.2 schema (revision {MLFLOW_HEAD_REVISION})"
+        f"Creating the MLflow 3.18.0 schema (revision {MLFLOW_HEAD_REVISION})"
     )
     assert lines[0].endswith("done")
     assert "already at revision" in lines[1]

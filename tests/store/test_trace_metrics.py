@@ -84,11 +84,13 @@ def loaded(
     else:
         uri, drop = new_mariadb_database("trace_metrics"), drop_mariadb_database
     try:
-        asyncio.run(_schema(uri))
-        data = insert_trace_data(uri)
+        # MLflow 3.17.2 refuses a newer schema revision, so it creates the schema (its own head,
+        # which aiotrack serves as it is) and aiotrack checks it.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             store = SqlAlchemyStore(_sync_uri(uri), str(workdir / "artifacts"))
+        asyncio.run(_schema(uri))
+        data = insert_trace_data(uri)
         try:
             yield Loaded(backend, uri, data, store)
         finally:

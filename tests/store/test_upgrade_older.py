@@ -17,7 +17,7 @@ from tests.servers import drop_postgres_database, new_postgres_database
 OLD_REVISION_INDEX = 40  # a mid-2024 MLflow schema: far enough back to need many migrations
 
 
-def _make_old_mlflow_db(uri: str) -> str:
+def _make_old_mlflow_db(uri: str, index: int = OLD_REVISION_INDEX) -> str:
     from alembic import command
     from alembic.script import ScriptDirectory
     from mlflow.store.db.utils import _get_alembic_config
@@ -28,7 +28,7 @@ def _make_old_mlflow_db(uri: str) -> str:
         InitialBase.metadata.create_all(engine)
         config = _get_alembic_config(uri)
         revisions = [r.revision for r in ScriptDirectory.from_config(config).walk_revisions()]
-        target = revisions[::-1][OLD_REVISION_INDEX]
+        target = revisions[::-1][index]
         with engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, target)
@@ -88,19 +88,23 @@ def test_older_database_is_refused_then_upgraded(old_db: tuple[str, str], tmp_pa
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
-def test_mlflow_318_head_is_served_as_is(tmp_path: Path) -> None:
+def test_mlflow_317_head_is_served_as_is_then_upgraded(tmp_path: Path) -> None:
     """MLflow 3.18.0 adds three revisions touching tables aiotrack does not use; a database at
-    its head must be served without migration (and `db upgrade` must leave it alone)."""
-    uri = f"sqlite:///{tmp_path}/m318.db"
-    created = _aiotrack("db", "upgrade", uri, cwd=tmp_path)
-    assert created.returncode == 0, created.stderr
-    engine = sa.create_engine(uri)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'")
-    engine.dispose()
-    again = _aiotrack("db", "upgrade", uri, cwd=tmp_path)
-    assert again.returncode == 0 and "served as it is" in again.stdout
-    assert _revision(uri) == "f4a9b2c7d1e6"
+    MLflow 3.17.2's head must be served without migration, and `db upgrade` (aiotrack's port of
+    those revisions, no MLflow needed) takes it to 3.18.0's head."""
+    uri = f"sqlite:///{tmp_path}/m317.db"
+    assert _make_old_mlflow_db(uri, -1) == "dc11669786a5"  # the installed mlflow-skinny's head
+    _serves(uri, tmp_path)
+    assert _revision(uri) == "dc11669786a5"
+    upgraded = _aiotrack("db", "upgrade", uri, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"from dc11669786a5 to {MLFLOW_HEAD_REVISION}" in upgraded.stdout
+    assert _revision(uri) == MLFLOW_HEAD_REVISION
+    _serves(uri, tmp_path)
+
+
+def _serves(uri: str, tmp_path: Path) -> None:
+    """Start ``aiotrack server`` on ``uri``; it must listen with no error logged."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "aiotrack", "server", "--backend-store-uri", uri, "--port", "0"],
         cwd=tmp_path,

@@ -186,6 +186,43 @@ def test_sqlite_to_sqlite_copies_every_row_with_its_ids(rich_mlruns: Path, tmp_p
         assert table_rows(second, table) == rows, table
 
 
+def _mlflow_317_database(uri: str) -> None:
+    """An MLflow 3.17.2 database (its own store creates the schema at its head) with an issue."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore(uri, str(Path(uri.removeprefix("sqlite:///")).parent / "art"))
+    experiment = store.create_experiment("from-317")
+    store.engine.dispose()
+    engine = sa.create_engine(uri)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO issues (issue_id, experiment_id, name, description, status, "
+            f"created_timestamp, last_updated_timestamp) VALUES ('i1', {experiment}, 'n', 'd', "
+            "'open', 5, 6)"
+        )
+    engine.dispose()
+
+
+def test_mlflow_317_database_imports_and_is_no_destination_until_upgraded(tmp_path: Path) -> None:
+    """A source at MLflow 3.17.2's head lacks 3.18.0's columns: only what it has is read. As a
+    destination it would have nowhere for them: refused with the command that upgrades it."""
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    _mlflow_317_database(old)
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    result = run_import(old, new, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert table_rows(new, "experiments") == table_rows(old, "experiments")
+    assert [r[0] for r in table_rows(new, "issues")] == ["i1"]
+
+    older = f"sqlite:///{tmp_path / 'older.db'}"
+    _mlflow_317_database(older)
+    before = table_rows(older, "experiments")
+    refused = run_import(new, older, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert f"aiotrack db upgrade {older}" in refused.stderr
+    assert table_rows(older, "experiments") == before
+
+
 def test_sqlite_to_postgres_keeps_ids_and_moves_the_id_sequence(tmp_path: Path) -> None:
     source_db = f"sqlite:///{tmp_path / 'src.db'}"
     server = start_aiotrack(source_db, tmp_path / "src")

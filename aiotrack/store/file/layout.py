@@ -59,6 +59,7 @@ __all__ = [
     "read_text",
     "read_values",
     "read_yaml",
+    "read_yaml_file",
     "run_info_from_meta",
     "run_meta",
     "write_dataset",
@@ -66,6 +67,7 @@ __all__ = [
     "write_output",
     "write_text",
     "write_yaml",
+    "write_yaml_file",
 ]
 
 # The C dumper/loader, as MLflow uses when libyaml is present (same bytes either way).
@@ -99,7 +101,11 @@ class MalformedError(Exception):
 
 def read_yaml(directory: str) -> Any:
     """The parsed ``meta.yaml`` of ``directory``; `MalformedError` when missing or empty."""
-    path = os.path.join(directory, META)
+    return read_yaml_file(os.path.join(directory, META))
+
+
+def read_yaml_file(path: str) -> Any:
+    """The parsed YAML file ``path``; `MalformedError` when missing, empty or not YAML."""
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.load(f, Loader=_Loader)
@@ -107,6 +113,8 @@ def read_yaml(directory: str) -> Any:
         raise MalformedError(f"Yaml file '{path}' does not exist.") from None
     except NotADirectoryError:
         raise MalformedError(f"Yaml file '{path}' does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise MalformedError(f"{path} is not YAML: {exc}") from None
     if data is None:
         raise MalformedError(f"{path} is empty")
     return data
@@ -121,8 +129,14 @@ def _dump(data: Any) -> str:
 
 def write_yaml(directory: str, data: Any, *, overwrite: bool = True) -> None:
     """Write ``meta.yaml`` atomically (temp file in the same directory, then rename)."""
+    write_yaml_file(os.path.join(directory, META), data, overwrite=overwrite)
+
+
+def write_yaml_file(path: str, data: Any, *, overwrite: bool = True) -> None:
+    """Write YAML file ``path`` atomically (temp file in the same directory, then rename);
+    `FileExistsError` when it exists and ``overwrite`` is false."""
     text = _dump(data)
-    path = os.path.join(directory, META)
+    directory = os.path.dirname(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".meta-", suffix=".tmp")

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from aiotrack.errors import AiotrackError, BadRequest, InvalidParameter, TemporarilyUnavailable
 from aiotrack.store.sql.checkpoint import WAL_AUTOCHECKPOINT, WalCheckpointer
+from aiotrack.store.sql.dialects import sqlite_regexp
 
 __all__ = ["CONNECT_TIMEOUT", "Database"]
 
@@ -283,6 +284,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA case_sensitive_like=true")
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
     cursor.close()
+    # RLIKE in trace searches: MLflow's regexp (a NULL or a bad pattern does not match).
+    dbapi_conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
 
 
 def _mysql_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import struct
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "placeholders",
     "rows_as_columns",
     "sqlite_parses_doubles_exactly",
+    "sqlite_regexp",
     "upsert",
 ]
 
@@ -357,3 +359,15 @@ def latest_metric_upsert_sql(dialect: str) -> str:
         "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
         "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
     )
+
+
+def sqlite_regexp(pattern: str | None, string: str | None) -> bool:
+    """SQLite's ``regexp(pattern, string)`` for ``RLIKE``, as MLflow registers it: Python's
+    ``re.search``; a NULL operand or an invalid pattern does not match. Register it on every
+    SQLite connection (``dbapi_conn.create_function("regexp", 2, sqlite_regexp)``)."""
+    if string is None or pattern is None:
+        return False
+    try:
+        return re.search(pattern, string) is not None
+    except re.error:
+        return False

@@ -8,6 +8,7 @@ The schema is identified, as in MLflow, by the single row of ``alembic_version``
 
     no tables at all                  -> create everything at MLFLOW_HEAD_REVISION, stamp it
     MLFLOW_HEAD_REVISION              -> nothing to do
+    SERVABLE_OLDER_REVISIONS          -> served as it is; ``aiotrack db upgrade`` brings it to head
     an older MLflow revision          -> SchemaOutOfDate (run ``aiotrack db upgrade``)
     any other revision                -> UnknownSchemaRevision (newer MLflow, or not MLflow)
     tables but no alembic_version row -> SchemaError (not an MLflow database)
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MLFLOW_HEAD_REVISION",
     "MLFLOW_REVISIONS",
+    "SERVABLE_OLDER_REVISIONS",
     "NotAnMlflowDatabase",
     "SchemaError",
     "SchemaOutOfDate",
@@ -70,16 +72,8 @@ __all__ = [
     "upgrade",
 ]
 
-#: Revisions after aiotrack's head that MLflow 3.18.0 adds, touching only tables aiotrack does not
-#: use (skill registry, issue contract, MCP server version collation): a database written by
-#: ``mlflow server`` 3.18 is served as it is. ``aiotrack db upgrade`` never goes past our head.
-SERVABLE_NEWER_REVISIONS: dict[str, str] = {
-    "e7d1f4b2a9c6": "MLflow 3.18.0 (skill registry tables)",
-    "8b6ad64cb8f5": "MLflow 3.18.0 (issue contract)",
-    "f4a9b2c7d1e6": "MLflow 3.18.0 head (MCP versions case-sensitive)",
-}
-
-#: MLflow 3.17.2's alembic revisions, oldest first; the last one is ``MLFLOW_HEAD_REVISION``.
+#: MLflow's alembic revisions up to aiotrack's head, oldest first (3.17.2's, then the three
+#: 3.18.0 adds); the last one is ``MLFLOW_HEAD_REVISION``.
 MLFLOW_REVISIONS: tuple[str, ...] = (
     "451aebb31d03", "90e64c465722", "181f10493468", "df50e92ffc5e", "7ac759974ad8",
     "89d4b8295536", "2b4d017a5e9b", "cfd24bdc0731", "0a8213491aaa", "728d730b5ebd",
@@ -95,10 +89,21 @@ MLFLOW_REVISIONS: tuple[str, ...] = (
     "da6fb0208061", "89d3d66ed43f", "b7e4c1a90f23", "a8b9c0d1e2f3", "c1d2e3f4a5b6",
     "c3d9e7f1a2b4", "6f8d9c3b2a1e", "1971f2d9a75b", "17e22815139b", "b7e2c1a4d9f3",
     "75868b020152", "dc11669786a5",
+    # MLflow 3.18.0:
+    "e7d1f4b2a9c6", "8b6ad64cb8f5", "f4a9b2c7d1e6",
 )  # fmt: skip
 assert MLFLOW_REVISIONS[-1] == MLFLOW_HEAD_REVISION
 
-_MLFLOW_VERSION = "MLflow 3.17.2"
+#: Older revisions a server still opens as they are, because the revisions after them touch only
+#: tables aiotrack does not read or write: MLflow 3.17.2's head, which 3.18.0 extends with the
+#: skill registry, the issue contract (new ``issues`` columns, ``issue_categories``) and
+#: case-sensitive MCP server versions on MySQL. ``aiotrack db upgrade`` still brings such a
+#: database to the head, with aiotrack's own port of those three revisions.
+SERVABLE_OLDER_REVISIONS: dict[str, str] = {
+    "dc11669786a5": "MLflow 3.17.2's head",
+}
+
+_MLFLOW_VERSION = "MLflow 3.18.0"
 #: Arbitrary constant key of the PostgreSQL advisory lock taken while creating/upgrading.
 _PG_LOCK_KEY = 0x6169_6F74_7261_636B  # "aiotrack"
 #: MySQL named lock (per server: the database name is part of it) and how long to wait for it.
@@ -214,7 +219,7 @@ def _aiotrack_can_upgrade_from(revision: str) -> bool:
 
 
 def _servable(revision: str | None) -> bool:
-    return revision == MLFLOW_HEAD_REVISION or revision in SERVABLE_NEWER_REVISIONS
+    return revision == MLFLOW_HEAD_REVISION or revision in SERVABLE_OLDER_REVISIONS
 
 
 def _check(state: SchemaState, where: str) -> None:
@@ -349,17 +354,10 @@ async def _upgrade(uri: str, out: TextIO) -> None:
                     file=out,
                 )
                 return
-            if state.revision in SERVABLE_NEWER_REVISIONS:
-                print(
-                    f"{where} is at revision {state.revision} "
-                    f"({SERVABLE_NEWER_REVISIONS[state.revision]}), newer than aiotrack's "
-                    f"{MLFLOW_HEAD_REVISION} and served as it is; nothing to do.",
-                    file=out,
-                )
-                return
             revision = state.revision
             if revision in MLFLOW_REVISIONS and not _aiotrack_can_upgrade_from(revision):
-                # Older than aiotrack's baseline: MLflow's own migrations take it to head.
+                # Older than aiotrack's baseline: MLflow's own migrations take it to their head,
+                # which aiotrack's chain continues from.
                 if not mlflow_migrations_available():
                     raise SchemaOutOfDate(
                         f"The database at {where} is at MLflow schema revision {revision}; "
@@ -367,19 +365,30 @@ async def _upgrade(uri: str, out: TextIO) -> None:
                         f"then `aiotrack db upgrade {where}` again."
                     )
                 print(f"Upgrading {where} from {revision} to {MLFLOW_HEAD_REVISION}:", file=out)
+                # MLflow migrates on a connection of its own: end ours (and its locks) first.
                 await connection.rollback()
-                await asyncio.to_thread(upgrade_with_mlflow, uri, MLFLOW_HEAD_REVISION, out)
-                print("done", file=out)
-                return
-            if revision is None or not _aiotrack_can_upgrade_from(revision):
+                revision = await asyncio.to_thread(
+                    upgrade_with_mlflow, uri, out, _aiotrack_can_upgrade_from
+                )
+                if revision == MLFLOW_HEAD_REVISION:
+                    return
+                await _lock(connection)
+                print(
+                    f"running aiotrack's migrations from {revision} ...",
+                    end=" ",
+                    file=out,
+                    flush=True,
+                )
+            elif revision is None or not _aiotrack_can_upgrade_from(revision):
                 _check(state, where)  # raises the matching SchemaError
                 raise AssertionError("unreachable")
-            print(
-                f"Upgrading {where} from {revision} to {MLFLOW_HEAD_REVISION} ...",
-                end=" ",
-                file=out,
-                flush=True,
-            )
+            else:
+                print(
+                    f"Upgrading {where} from {revision} to {MLFLOW_HEAD_REVISION} ...",
+                    end=" ",
+                    file=out,
+                    flush=True,
+                )
 
             def run(sync_connection: Connection) -> None:
                 from alembic import command

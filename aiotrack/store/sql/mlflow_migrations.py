@@ -1,14 +1,17 @@
 """Upgrade a database at an older MLflow schema revision with MLflow's own migrations.
 
-aiotrack's Alembic chain starts at MLflow 3.17.2's head. Older MLflow databases are brought to
-that head by MLflow's migration scripts, which ship in ``mlflow-skinny`` (the optional
-``aiotrack[migrate]`` extra) and run on a synchronous engine: the authority on MLflow's schema
-history is MLflow itself. Used only by ``aiotrack db upgrade``, never by the server.
+aiotrack's Alembic chain starts at MLflow 3.17.2's head (``dc11669786a5``) and ports MLflow
+3.18.0's revisions after it. Older MLflow databases are brought to the head of the installed MLflow's
+migration scripts, which ship in ``mlflow-skinny`` (the optional ``aiotrack[migrate]`` extra pins
+3.17.2; 3.18.0 works too) and run on a synchronous engine: the authority on MLflow's schema history
+is MLflow itself. aiotrack's chain then continues from there. Used only by ``aiotrack db upgrade``,
+never by the server.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import TextIO
 
 from sqlalchemy import create_engine
@@ -17,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 __all__ = ["INSTALL_HINT", "mlflow_migrations_available", "upgrade_with_mlflow"]
 
-#: The mlflow-skinny release whose migration chain ends at aiotrack's baseline revision.
+#: The mlflow-skinny release the ``migrate`` extra pins: its chain ends at aiotrack's baseline.
 MLFLOW_MIGRATIONS_VERSION = "3.17.2"
 INSTALL_HINT = "pip install 'aiotrack[migrate]'"
 
@@ -43,8 +46,12 @@ def _sync_url(uri: str) -> str:
     raise ValueError(f"no synchronous driver known for {backend!r} databases")
 
 
-def upgrade_with_mlflow(uri: str, head: str, out: TextIO) -> None:
-    """Run MLflow's migrations on ``uri`` up to its head, which must equal ``head``."""
+def upgrade_with_mlflow(uri: str, out: TextIO, continues_from: Callable[[str], bool]) -> str:
+    """Run the installed MLflow's migrations on ``uri`` up to their head and return that head.
+
+    Raises ``RuntimeError``, before migrating, unless ``continues_from(head)`` (aiotrack's chain
+    knows the head, so it can take the database on to its own head).
+    """
     from alembic import command
     from alembic.script import ScriptDirectory
     from mlflow.store.db.utils import _get_alembic_config
@@ -52,10 +59,11 @@ def upgrade_with_mlflow(uri: str, head: str, out: TextIO) -> None:
     sync_url = _sync_url(uri)
     config = _get_alembic_config(sync_url)  # type: ignore[no-untyped-call]
     mlflow_head = ScriptDirectory.from_config(config).get_current_head()
-    if mlflow_head != head:
+    if mlflow_head is None or not continues_from(mlflow_head):
         raise RuntimeError(
-            f"the installed mlflow's migrations end at {mlflow_head}, not at aiotrack's {head}; "
-            f"install mlflow-skinny=={MLFLOW_MIGRATIONS_VERSION} ({INSTALL_HINT})"
+            f"the installed mlflow's migrations end at {mlflow_head}, a revision aiotrack's "
+            f"migrations do not continue from; install mlflow-skinny=={MLFLOW_MIGRATIONS_VERSION} "
+            f"({INSTALL_HINT})"
         )
     engine = create_engine(sync_url, poolclass=NullPool)
     try:
@@ -63,5 +71,7 @@ def upgrade_with_mlflow(uri: str, head: str, out: TextIO) -> None:
             config.attributes["connection"] = connection
             print("running MLflow's migrations ...", end=" ", file=out, flush=True)
             command.upgrade(config, "heads")
+            print("done", file=out)
     finally:
         engine.dispose()
+    return mlflow_head

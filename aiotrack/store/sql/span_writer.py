@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
@@ -33,13 +34,13 @@ from aiotrack.store.sql.schema.traces import (
     SqlTraceTag,
 )
 from aiotrack.store.sql.schema.tracking import SqlExperiment
-from aiotrack.store.sql.traces import (
+from aiotrack.store.sql.traces import trace_artifact_location
+from aiotrack.tracing.analytics import (
     COST_COLUMNS,
     FINALIZED_KEY,
     TOKEN_COLUMNS,
     finite_float,
     token_count,
-    trace_artifact_location,
 )
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
@@ -47,7 +48,8 @@ from aiotrack.tracing.entities import (
     SPANS_LOCATION_TAG,
     TRACE_NAME_TAG,
 )
-from aiotrack.tracing.records import TraceSummary
+from aiotrack.tracing.records import SpanRecord, TraceSummary
+from aiotrack.tracing.summary import Node, aggregate_cost, aggregate_usage, node_data
 
 __all__ = ["SpanBatch", "SpanWriter"]
 
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 
 TI, TT, TM, SP = SqlTraceInfo, SqlTraceTag, SqlTraceMetadata, SqlSpan
 USER_KEY = "mlflow.trace.user"
+#: Span attributes holding a span's token usage and cost (JSON objects).
+CHAT_USAGE_KEY = "mlflow.chat.tokenUsage"
+COST_ATTRIBUTE_KEY = "mlflow.llm.cost"
 #: Most batches per group, and most spans: bound one transaction and its last member's wait.
 MAX_GROUP_BATCHES = 256
 MAX_GROUP_SPANS = 20_000
@@ -199,6 +204,7 @@ def _write_group(conn: Connection, db: Database, group: list[SpanBatch]) -> None
             select(TM.request_id).where(TM.request_id.in_(trace_ids), TM.key == USER_KEY)
         ).scalars()
     )
+    totals = _full_tree_totals(conn, live)
     span_rows: list[dict[str, Any]] = []
     tags: dict[tuple[str, str], str] = {}
     metadata: dict[tuple[str, str], str] = {}
@@ -207,7 +213,9 @@ def _write_group(conn: Connection, db: Database, group: list[SpanBatch]) -> None
             tid = summary.trace_id
             row = state.get(tid)
             if row is None:
-                row = _create_trace(conn, db, batch.experiment_id, summary, experiments)
+                row = _create_trace(
+                    conn, db, batch.experiment_id, summary, experiments, totals.get(tid)
+                )
                 if row is None:  # another process created it: lock it and merge below
                     again = select(*_STATE_COLUMNS).where(TI.request_id == tid)
                     row = dict(
@@ -215,10 +223,10 @@ def _write_group(conn: Connection, db: Database, group: list[SpanBatch]) -> None
                         .one()
                         ._mapping
                     )
-                    _merge_trace(conn, row, summary, tid in finalized)
+                    _merge_trace(conn, row, summary, tid in finalized, totals.get(tid))
                 state[tid] = row
             else:
-                _merge_trace(conn, row, summary, tid in finalized)
+                _merge_trace(conn, row, summary, tid in finalized, totals.get(tid))
             experiment_id = row["experiment_id"]
             span_rows += [span.row(experiment_id) for span in summary.spans]
             tags[(tid, SPANS_LOCATION_TAG)] = SPANS_IN_TRACKING_STORE
@@ -257,6 +265,7 @@ def _create_trace(
     experiment_id: int,
     summary: TraceSummary,
     experiments: dict[int, str],
+    totals: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """Insert the trace its first spans imply; None when another writer inserted it first."""
     values: dict[str, Any] = {
@@ -272,7 +281,7 @@ def _create_trace(
         "response_preview": summary.response_preview,
         "session_id": summary.session_id,
         "trace_name": summary.trace_name,
-        **_usage_columns(summary),
+        **(totals if totals is not None else _usage_columns(summary)),
     }
     inserted = conn.execute(insert_ignore(db.dialect, TI.__table__).values(**values)).rowcount
     if not inserted:
@@ -287,8 +296,52 @@ def _create_trace(
     return state
 
 
+def _full_tree_totals(conn: Connection, live: list[SpanBatch]) -> dict[str, dict[str, Any]]:
+    """Token usage and cost columns of the group's traces whose new spans carry usage or cost,
+    aggregated over the whole span tree (spans already stored and the group's), as MLflow
+    recomputes them: a rollup parent and its children may arrive in different batches, and
+    adding per-batch sums would count them twice."""
+    batch_nodes: dict[str, dict[str, SpanRecord]] = {}
+    for batch in live:
+        for summary in batch.traces:
+            if summary.token_usage or summary.cost:
+                nodes = batch_nodes.setdefault(summary.trace_id, {})
+                nodes.update({span.span_id: span for span in summary.spans})
+    if not batch_nodes:
+        return {}
+    usage: dict[str, list[Node]] = {tid: [] for tid in batch_nodes}
+    cost: dict[str, list[Node]] = {tid: [] for tid in batch_nodes}
+    for tid, span_id, parent_id, content in conn.execute(
+        select(SP.trace_id, SP.span_id, SP.parent_span_id, SP.content).where(
+            SP.trace_id.in_(sorted(batch_nodes))
+        )
+    ):
+        if span_id in batch_nodes[tid]:
+            continue  # re-sent in this group: counted once, from the batch
+        try:
+            attributes = orjson.loads(content).get("attributes") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        usage[tid].append((span_id, parent_id, node_data(attributes.get(CHAT_USAGE_KEY))))
+        cost[tid].append((span_id, parent_id, node_data(attributes.get(COST_ATTRIBUTE_KEY))))
+    totals: dict[str, dict[str, Any]] = {}
+    for tid, spans in batch_nodes.items():
+        for span in spans.values():
+            usage[tid].append((span.span_id, span.parent_span_id, span.usage_data))
+            cost[tid].append((span.span_id, span.parent_span_id, span.cost_data))
+        summary = TraceSummary(tid, 0, None)
+        summary.token_usage = aggregate_usage(usage[tid]) or {}
+        summary.cost = aggregate_cost(cost[tid]) or {}
+        totals[tid] = _usage_columns(summary)
+    return totals
+
+
 def _merge_trace(
-    conn: Connection, row: dict[str, Any], summary: TraceSummary, finalized: bool
+    conn: Connection,
+    row: dict[str, Any],
+    summary: TraceSummary,
+    finalized: bool,
+    totals: dict[str, Any] | None,
 ) -> None:
     """What a later batch of spans changes in an existing trace (``row`` is updated too)."""
     changes: dict[str, Any] = {}
@@ -317,16 +370,14 @@ def _merge_trace(
         changes["trace_name"] = summary.trace_name
     if summary.session_id and row["session_id"] is None:
         changes["session_id"] = summary.session_id
-    usage = _usage_columns(summary)
-    token_cols = [c for c in TOKEN_COLUMNS.values()]
-    cost_cols = [c for c in COST_COLUMNS.values()]
-    # start_trace's values are authoritative once it has run; before that a later batch's
-    # aggregate fills what is still unknown.
-    for cols in (token_cols, cost_cols):
+    # start_trace's values are authoritative once it has run (and set some); otherwise the
+    # whole tree's totals replace what earlier batches stored.
+    usage = totals if totals is not None else _usage_columns(summary)
+    for cols in (list(TOKEN_COLUMNS.values()), list(COST_COLUMNS.values())):
         if finalized and any(row[c] is not None for c in cols):
             continue
         for col in cols:
-            if col in usage and row[col] is None:
+            if col in usage and usage[col] != row[col]:
                 changes[col] = usage[col]
     if not changes:
         return

@@ -24,7 +24,7 @@ from aiotrack.store.sql.schema.traces import (
     SqlTraceMetadata,
     SqlTraceTag,
 )
-from aiotrack.store.sql.traces import (
+from aiotrack.tracing.analytics import (
     COST_COLUMNS,
     COST_KEY,
     SESSION_KEY,

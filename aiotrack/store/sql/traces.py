@@ -10,8 +10,7 @@ commit) before or after the client's ``StartTraceV3``; whichever comes second me
 
 from __future__ import annotations
 
-import json
-import time
+import asyncio
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from aiotrack.errors import InvalidParameter, ResourceNotFound
+from aiotrack.store.sql.assessments import write_trace_assessments
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.dialects import insert_ignore, upsert
 from aiotrack.store.sql.schema.logged_models import SqlEntityAssociation
@@ -37,53 +37,33 @@ from aiotrack.store.sql.trace_search import (
     trace_search_query,
 )
 from aiotrack.store.trace_base import TraceNotFound
+from aiotrack.tracing.analytics import (
+    COST_COLUMNS,
+    FINALIZED_KEY,
+    PROMOTED_METADATA_KEYS,
+    TOKEN_COLUMNS,
+    analytics_columns,
+    promoted_metadata,
+    validate_trace_name,
+    validate_trace_tag,
+)
+from aiotrack.tracing.assessments import NewAssessment
 from aiotrack.tracing.entities import (
     ARTIFACT_LOCATION_TAG,
     TRACE_NAME_TAG,
     TraceInfo,
 )
 from aiotrack.uris import append_path
-from aiotrack.validation import limit_length, parse_experiment_id, validate_tag_name
+from aiotrack.validation import parse_experiment_id
 
-__all__ = [
-    "COST_COLUMNS",
-    "FINALIZED_KEY",
-    "PROMOTED_METADATA_KEYS",
-    "TOKEN_COLUMNS",
-    "SqlTraceStore",
-    "TraceNotFound",
-    "trace_artifact_location",
-]
+__all__ = ["SqlTraceStore", "load_trace_infos", "trace_artifact_location"]
 
 TI, TT, TM, SP = SqlTraceInfo, SqlTraceTag, SqlTraceMetadata, SqlSpan
 EA = SqlEntityAssociation
 
-SESSION_KEY = "mlflow.trace.session"
-TOKEN_USAGE_KEY = "mlflow.trace.tokenUsage"
-COST_KEY = "mlflow.trace.cost"
-FINALIZED_KEY = "mlflow.trace.infoFinalized"
-SIZE_STATS_KEY = "mlflow.trace.sizeStats"
-PROMOTED_METADATA_KEYS = frozenset({SESSION_KEY, TOKEN_USAGE_KEY, COST_KEY})
-#: Token-usage keys and cost keys, in MLflow's order, with their ``trace_info`` columns.
-TOKEN_COLUMNS = {
-    "input_tokens": "input_tokens",
-    "output_tokens": "output_tokens",
-    "total_tokens": "total_tokens",
-    "cache_read_input_tokens": "cache_read_input_tokens",
-    "cache_creation_input_tokens": "cache_creation_input_tokens",
-    "cache_creation_input_tokens_above_1hr": "cache_creation_input_tokens_above_1hr",
-}
-COST_COLUMNS = {
-    "input_cost": "input_cost",
-    "output_cost": "output_cost",
-    "total_cost": "total_cost",
-}
-_INT64 = (-(2**63), 2**63 - 1)
 MAX_TRACE_LINKS_PER_REQUEST = 100
-MAX_TRACE_TAG_KEY = 250
-MAX_TRACE_TAG_VALUE = 8000
-MAX_TRACE_NAME = 4096
-MAX_SESSION_ID = 250
+#: Filters longer than this are parsed and compiled to SQL in a thread.
+_INLINE_FILTER_CHARS = 2_000
 #: Ids per ``IN (...)`` list: well under SQLite's bound-parameter cap.
 _CHUNK = 500
 
@@ -103,110 +83,9 @@ _INFO_COLUMNS = (
 )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def trace_artifact_location(experiment_artifact_location: str, trace_id: str) -> str:
     """``<experiment location>/traces/<trace id>/artifacts``, the trace's artifact root."""
     return append_path(experiment_artifact_location, "traces", trace_id, "artifacts")
-
-
-def token_count(value: Any) -> int | None:
-    """MLflow's ``token_count_or_none``: an integral number in int64's range, else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value) if not isinstance(value, int) else value
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if isinstance(number, float):
-        if not number.is_integer():
-            return None
-        number = int(number)
-    return number if _INT64[0] <= number <= _INT64[1] else None
-
-
-def finite_float(value: Any) -> float | None:
-    """MLflow's ``finite_float_or_none``."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if number - number == 0 else None
-
-
-def _json_object(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def analytics_columns(metadata: dict[str, str]) -> dict[str, Any]:
-    """The ``trace_info`` columns MLflow fills from promoted metadata entries."""
-    columns: dict[str, Any] = {}
-    if SESSION_KEY in metadata:
-        session = metadata[SESSION_KEY]
-        if session is not None and len(session) > MAX_SESSION_ID:
-            raise InvalidParameter(
-                f"Session ID '{session[:MAX_SESSION_ID]}...' had length {len(session)}, "
-                f"which exceeded length limit of {MAX_SESSION_ID}"
-            )
-        columns["session_id"] = session
-    if TOKEN_USAGE_KEY in metadata:
-        usage = _json_object(metadata[TOKEN_USAGE_KEY])
-        columns.update(
-            {col: token_count(usage[key]) for key, col in TOKEN_COLUMNS.items() if key in usage}
-        )
-    if COST_KEY in metadata:
-        cost = _json_object(metadata[COST_KEY])
-        columns.update(
-            {col: finite_float(cost[key]) for key, col in COST_COLUMNS.items() if key in cost}
-        )
-    return columns
-
-
-def _promoted_metadata(row: Any) -> dict[str, str]:
-    """MLflow's ``compatibility_metadata_from_columns``."""
-    metadata: dict[str, str] = {}
-    if row.session_id is not None:
-        metadata[SESSION_KEY] = row.session_id
-    usage = {
-        key: count
-        for key, col in TOKEN_COLUMNS.items()
-        if (count := token_count(getattr(row, col))) is not None
-    }
-    if usage:
-        metadata[TOKEN_USAGE_KEY] = json.dumps(usage)
-    cost = {
-        key: value for key, col in COST_COLUMNS.items() if (value := getattr(row, col)) is not None
-    }
-    if cost:
-        metadata[COST_KEY] = json.dumps(cost)
-    return metadata
-
-
-def validate_trace_tag(key: str | None, value: str | None) -> tuple[str, str | None]:
-    """MLflow's ``_validate_trace_tag``: a valid tag name of at most 250 characters; values
-    are truncated to 8000."""
-    validate_tag_name(key)
-    assert key is not None
-    key = limit_length("key", MAX_TRACE_TAG_KEY, key)
-    if value is not None:
-        value = limit_length("value", MAX_TRACE_TAG_VALUE, value, truncate=True)
-    return key, value
-
-
-def validate_trace_name(value: str | None) -> str | None:
-    if value is not None:
-        return limit_length("Trace name", MAX_TRACE_NAME, value)
-    return None
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -232,7 +111,7 @@ def load_trace_infos(conn: Connection, trace_ids: Sequence[str]) -> dict[str, Tr
                 request_preview=row.request_preview,
                 response_preview=row.response_preview,
             )
-            info.metadata.update(_promoted_metadata(row))
+            info.metadata.update(promoted_metadata(row))
             if row.trace_name is not None:
                 info.tags[TRACE_NAME_TAG] = row.trace_name
             infos[row.request_id] = info
@@ -279,9 +158,12 @@ class SqlTraceStore:
 
     # -- start ------------------------------------------------------------------------------
 
-    async def start_trace(self, info: TraceInfo) -> TraceInfo:
-        """Record a finished trace's info (``StartTraceV3``); merge with what its spans
-        already wrote when they arrived first. Answers the stored info."""
+    async def start_trace(
+        self, info: TraceInfo, assessments: Sequence[NewAssessment] = ()
+    ) -> TraceInfo:
+        """Record a finished trace's info (``StartTraceV3``) and the assessments it carries;
+        merge with what its spans already wrote when they arrived first. Answers the stored
+        info (without assessments)."""
         trace_name = validate_trace_name(info.tags.get(TRACE_NAME_TAG))
         metadata = dict(info.metadata)
         columns = analytics_columns(metadata)
@@ -343,6 +225,9 @@ class SqlTraceStore:
                 )
             _upsert_pairs(conn, self.db.dialect, TT, trace_id, tags)
             _upsert_pairs(conn, self.db.dialect, TM, trace_id, metadata)
+            write_trace_assessments(
+                conn, trace_id, exp.experiment_id, info.request_time, assessments
+            )
             return load_trace_infos(conn, [trace_id])[trace_id]
 
         return await self.db.run_write(write)
@@ -469,20 +354,35 @@ class SqlTraceStore:
                 "a positive integer"
             )
         exp_ids = [parse_experiment_id(e) for e in experiment_ids]
-        offset = decode_trace_page_token(page_token)
-        query = (
-            trace_search_query(exp_ids, filter_string, order_by, dialect=self.db.dialect)
-            .offset(offset)
-            .limit(max_results)
-        )
+
+        def build() -> Any:
+            # MLflow's order of checks: order_by, then the filter, then the page token.
+            query = trace_search_query(exp_ids, filter_string, order_by, dialect=self.db.dialect)
+            offset = decode_trace_page_token(page_token)
+            # One row past the page: a token only when something follows.
+            return query.offset(offset).limit(max_results + 1), offset
+
+        if len(filter_string or "") > _INLINE_FILTER_CHARS or len(order_by) > 4:
+            query, offset = await asyncio.to_thread(build)  # long filters: off the event loop
+        else:
+            query, offset = build()
+
+        serial = self.db.dialect == "postgresql"
 
         def read(conn: Connection) -> tuple[list[str], dict[str, TraceInfo]]:
+            if serial:
+                # A newest-first page walks (experiment_id, timestamp_ms) and stops early; a
+                # parallel plan cannot, and took 118 ms where the serial one takes 15 ms
+                # (100k traces, tag filter). For this read transaction only.
+                conn.exec_driver_sql(
+                    "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
+                )
             ids = list(conn.execute(query).scalars())
-            return ids, load_trace_infos(conn, ids)
+            return ids, load_trace_infos(conn, ids[:max_results])
 
         ids, infos = await self.db.run_read(read)
-        # MLflow answers a token whenever the page is full, even when nothing follows.
-        token = encode_trace_page_token(offset + max_results) if len(ids) == max_results else None
+        token = encode_trace_page_token(offset + max_results) if len(ids) > max_results else None
+        ids = ids[:max_results]
         return [infos[i] for i in ids if i in infos], token
 
     # -- tags -------------------------------------------------------------------------------
@@ -505,7 +405,6 @@ class SqlTraceStore:
         missing = f"No trace tag with key '{key}' for trace with ID '{trace_id}'"
 
         def write(conn: Connection) -> None:
-            _require_trace(conn, trace_id)
             if key == TRACE_NAME_TAG:
                 done = conn.execute(
                     update(TI)

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of MLflow 3.17.2's SQL schema, all on one ``MetaData`` (``metadata``).
+"""SQLAlchemy models of MLflow 3.18.0's SQL schema, all on one ``MetaData`` (``metadata``).
 
 The tables, columns, keys, constraints and indexes are those ``mlflow db upgrade`` creates at
 revision ``MLFLOW_HEAD_REVISION``, so a database is interchangeable between ``mlflow server`` and
@@ -69,9 +69,17 @@ from aiotrack.store.sql.schema.registry import (
     SqlWebhook,
     SqlWebhookEvent,
 )
+from aiotrack.store.sql.schema.skills import (
+    SqlSkill,
+    SqlSkillAlias,
+    SqlSkillTag,
+    SqlSkillVersion,
+    SqlSkillVersionTag,
+)
 from aiotrack.store.sql.schema.traces import (
     SqlAssessments,
     SqlIssue,
+    SqlIssueCategory,
     SqlSpan,
     SqlSpanMetrics,
     SqlTraceInfo,
@@ -92,8 +100,8 @@ from aiotrack.store.sql.schema.tracking import (
     SqlTag,
 )
 
-#: The alembic revision ``mlflow db upgrade`` (MLflow 3.17.2) leaves in ``alembic_version``.
-MLFLOW_HEAD_REVISION = "dc11669786a5"
+#: The alembic revision ``mlflow db upgrade`` (MLflow 3.18.0) leaves in ``alembic_version``.
+MLFLOW_HEAD_REVISION = "f4a9b2c7d1e6"
 
 __all__ = [
     "MLFLOW_HEAD_REVISION",
@@ -119,6 +127,7 @@ __all__ = [
     "SqlInput",
     "SqlInputTag",
     "SqlIssue",
+    "SqlIssueCategory",
     "SqlJob",
     "SqlJobLock",
     "SqlLabelSchema",
@@ -149,6 +158,11 @@ __all__ = [
     "SqlSchedulerLease",
     "SqlScorer",
     "SqlScorerVersion",
+    "SqlSkill",
+    "SqlSkillAlias",
+    "SqlSkillTag",
+    "SqlSkillVersion",
+    "SqlSkillVersionTag",
     "SqlSpan",
     "SqlSpanCostDailyRollup",
     "SqlSpanMetrics",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Text
+from sqlalchemy import Float, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["Double", "LongText", "MediumText"]
+__all__ = ["BinaryString", "Double", "LongText", "MediumText"]
 
 
 def Double() -> TypeEngine[float]:
@@ -23,3 +23,11 @@ def MediumText() -> TypeEngine[str]:
 def LongText() -> TypeEngine[str]:
     """``TEXT``, but ``LONGTEXT`` (4 GB) on MySQL."""
     return Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+def BinaryString(length: int) -> TypeEngine[str]:
+    """``VARCHAR(length)`` compared case-sensitively: ``utf8mb4_bin`` on MySQL, whose default
+    collation ignores case (SQLite and PostgreSQL compare case-sensitively already)."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb"
+    )

@@ -1,7 +1,8 @@
 """The MCP server registry.
 
-Mirrors, column for column, the schema MLflow 3.17.2's ``mlflow db upgrade`` creates
+Mirrors, column for column, the schema MLflow 3.18.0's ``mlflow db upgrade`` creates
 (see tests/store/test_schema.py); keep table, column, constraint and index names exactly as they are.
+Version strings are case-sensitive on MySQL too (3.18's ``f4a9b2c7d1e6``): ``BinaryString``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aiotrack.store.sql.schema._base import Base
+from aiotrack.store.sql.schema._types import BinaryString
 
 __all__ = [
     "SqlMCPAccessEndpoint",
@@ -76,7 +78,7 @@ class SqlMCPServerVersion(Base):
 
     workspace: Mapped[str] = mapped_column(String(63), server_default="default")
     name: Mapped[str] = mapped_column(String(256))
-    version: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(BinaryString(128))
     version_major: Mapped[int] = mapped_column(Integer())
     version_minor: Mapped[int] = mapped_column(Integer())
     version_patch: Mapped[int] = mapped_column(Integer())
@@ -136,7 +138,7 @@ class SqlMCPServerVersionTag(Base):
 
     workspace: Mapped[str] = mapped_column(String(63), server_default="default")
     name: Mapped[str] = mapped_column(String(256))
-    version: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(BinaryString(128))
     key: Mapped[str] = mapped_column(String(250))
     value: Mapped[str | None] = mapped_column(String(5000))
 
@@ -159,7 +161,7 @@ class SqlMCPServerAlias(Base):
     workspace: Mapped[str] = mapped_column(String(63), server_default="default")
     name: Mapped[str] = mapped_column(String(256))
     alias: Mapped[str] = mapped_column(String(256))
-    version: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(BinaryString(128))
 
 
 class SqlMCPAccessEndpoint(Base):
@@ -183,7 +185,7 @@ class SqlMCPAccessEndpoint(Base):
     id: Mapped[str] = mapped_column(String(36))
     workspace: Mapped[str] = mapped_column(String(63), server_default="default")
     server_name: Mapped[str] = mapped_column(String(256))
-    server_version: Mapped[str | None] = mapped_column(String(128))
+    server_version: Mapped[str | None] = mapped_column(BinaryString(128))
     server_alias: Mapped[str | None] = mapped_column(String(256))
     url: Mapped[str] = mapped_column(String(2048))
     transport_type: Mapped[str] = mapped_column(String(32), server_default="streamable-http")

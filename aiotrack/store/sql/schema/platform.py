@@ -1,6 +1,6 @@
 """Server-side infrastructure tables: background jobs, scheduler leases and workspaces.
 
-Mirrors, column for column, the schema MLflow 3.17.2's ``mlflow db upgrade`` creates
+Mirrors, column for column, the schema MLflow 3.18.0's ``mlflow db upgrade`` creates
 (see tests/store/test_schema.py); keep table, column, constraint and index names exactly as they are.
 """
 

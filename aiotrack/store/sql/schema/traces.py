@@ -1,6 +1,7 @@
-"""Traces: trace info, tags, request metadata, metrics, spans, assessments and issues.
+"""Traces: trace info, tags, request metadata, metrics, spans, assessments, issues and their
+categories.
 
-Mirrors, column for column, the schema MLflow 3.17.2's ``mlflow db upgrade`` creates
+Mirrors, column for column, the schema MLflow 3.18.0's ``mlflow db upgrade`` creates
 (see tests/store/test_schema.py); keep table, column, constraint and index names exactly as they are.
 """
 
@@ -27,6 +28,7 @@ from aiotrack.store.sql.schema._types import Double, LongText
 __all__ = [
     "SqlAssessments",
     "SqlIssue",
+    "SqlIssueCategory",
     "SqlSpan",
     "SqlSpanMetrics",
     "SqlTraceInfo",
@@ -288,6 +290,8 @@ class SqlIssue(Base):
         Index("index_issues_experiment_id", "experiment_id"),
         Index("index_issues_source_run_id", "source_run_id"),
         Index("index_issues_status", "status"),
+        Index("index_issues_experiment_last_seen", "experiment_id", "last_seen_timestamp"),
+        Index("index_issues_experiment_updated", "experiment_id", "last_updated_timestamp"),
     )
 
     issue_id: Mapped[str] = mapped_column(String(36))
@@ -302,3 +306,28 @@ class SqlIssue(Base):
     created_timestamp: Mapped[int] = mapped_column(BigInteger())
     last_updated_timestamp: Mapped[int] = mapped_column(BigInteger())
     created_by: Mapped[str | None] = mapped_column(String(255))
+    # Added by MLflow 3.18.0 (8b6ad64cb8f5), hence after the older columns.
+    last_seen_timestamp: Mapped[int | None] = mapped_column(BigInteger())
+    last_updated_by: Mapped[str | None] = mapped_column(String(255))
+    # ``metadata`` is the declarative base's MetaData: the attribute takes another name.
+    issue_metadata: Mapped[str | None] = mapped_column("metadata", LongText())
+
+
+class SqlIssueCategory(Base):
+    """One category of an issue, keyed by the SHA-256 of its trimmed, lower-cased text."""
+
+    __tablename__ = "issue_categories"
+    __table_args__ = (
+        PrimaryKeyConstraint("issue_id", "category_hash", name="issue_categories_pk"),
+        ForeignKeyConstraint(
+            ["issue_id"],
+            ["issues.issue_id"],
+            name="fk_issue_categories_issue_id",
+            ondelete="CASCADE",
+        ),
+        Index("index_issue_categories_hash", "category_hash"),
+    )
+
+    issue_id: Mapped[str] = mapped_column(String(36))
+    category_hash: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(Text())

@@ -23,6 +23,7 @@ search filter, both, and in all (``trace_search_query`` compiles each filter), t
 
 from __future__ import annotations
 
+import asyncio
 import math
 from array import array
 from collections.abc import Sequence
@@ -66,6 +67,8 @@ __all__ = ["SqlTraceMetrics", "metrics_statement", "register_sqlite_percentile"]
 TI, SP, AS = SqlTraceInfo, SqlSpan, SqlAssessments
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NS_PER_MS = 1_000_000
+#: Correlation filters longer than this are compiled to SQL in a thread.
+_INLINE_FILTER_CHARS = 2_000
 
 #: The ``trace_info`` columns of the token metrics.
 _TOKEN_METRICS = {
@@ -139,7 +142,15 @@ class SqlTraceMetrics:
         if base_filter:
             filter_string1 = f"{base_filter} AND {filter_string1}"
             filter_string2 = f"{base_filter} AND {filter_string2}"
-        stmt = _correlation_counts(exp_ids, filter_string1, filter_string2, base_filter, dialect)
+
+        def build() -> Select[int, int, int, int]:
+            return _correlation_counts(
+                exp_ids, filter_string1, filter_string2, base_filter, dialect
+            )
+
+        longest = max(len(filter_string1), len(filter_string2))
+        # Compiling a long filter is CPU work: off the event loop, as trace search does.
+        stmt = await asyncio.to_thread(build) if longest > _INLINE_FILTER_CHARS else build()
 
         def read(conn: Connection) -> tuple[int, int, int, int]:
             row = conn.execute(stmt).one()

@@ -150,10 +150,9 @@ def trace_server(
     """A live tracing server (aiotrack or the 3.18 reference) on one SQL backend."""
     backend: str = request.param
     workdir = tmp_path_factory.mktemp(f"traces-{TRACE_TARGET}-{backend}")
-    with (
-        backend_database(backend, workdir, "traces") as uri,
-        start_trace_target(uri, workdir) as server,
-    ):
+    with backend_database(backend, workdir, "traces") as uri, start_trace_target(
+        uri, workdir
+    ) as server:
         yield server
 
 

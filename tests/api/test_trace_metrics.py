@@ -1,6 +1,7 @@
 """``POST /api/3.0/mlflow/traces/metrics`` and ``.../calculate-filter-correlation`` over HTTP on a
 real ``aiotrack server``: the proto JSON of the answers, MLflow's own REST client reading them,
-the refusals, and (with the reference ``mlflow server`` on the same database) the same bodies.
+the refusals, and (with the reference ``mlflow server`` 3.18 on a copy of the database) the
+same bodies.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import requests
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.migrate import ensure_schema
 from aiotrack.store.sql.urls import to_async_url
-from tests.servers import RunningServer, start_aiotrack, start_mlflow_reference
+from tests.servers import RunningServer, reference18_bin, start_aiotrack, start_mlflow_reference
 from tests.store.trace_data import BASE_MS, HOUR_MS, TraceData, insert_trace_data
 
 with warnings.catch_warnings():
@@ -413,7 +414,8 @@ REFERENCE_BODIES: list[tuple[str, str, dict[str, Any]]] = [
 @pytest.fixture(scope="module")
 def reference(served: Served) -> Iterator[RunningServer]:
     copy = served.workdir / "reference"
-    with start_mlflow_reference(f"sqlite:///{copy / 'mlflow.db'}", copy) as server:
+    uri = f"sqlite:///{copy / 'mlflow.db'}"
+    with start_mlflow_reference(uri, copy, bindir=reference18_bin()) as server:
         yield server
 
 

@@ -24,7 +24,14 @@ from aiotrack.tracing.correlation import FilterCorrelation
 from aiotrack.tracing.metrics import MetricAggregation, MetricDataPoint, MetricsQuery
 from tests.mariadb import drop_mariadb_database, new_mariadb_database
 from tests.servers import drop_postgres_database, new_postgres_database
-from tests.store.trace_data import BASE_MS, HOUR_MS, LINKED_RUN, TraceData, insert_trace_data
+from tests.store.trace_data import (
+    BASE_MS,
+    FAR_MS,
+    HOUR_MS,
+    LINKED_RUN,
+    TraceData,
+    insert_trace_data,
+)
 from tests.store.trace_data import sync_uri as _sync_uri
 
 with warnings.catch_warnings():
@@ -382,6 +389,18 @@ CASES: list[tuple[str, list[str], str, str, list[str], dict[str, Any]]] = [
     ),
     ("span-output-cost", ["a", "b"], "SPANS", "output_cost", ["AVG"], {}),
     (
+        "span-cost-through-the-trace",
+        ["a", "b"],
+        "SPANS",
+        "total_cost",
+        ["SUM", "P50"],
+        {
+            "filters": ["trace.tag.env = 'prod'", "span.name = 'llm'"],
+            "dimensions": ["span_model_provider"],
+            "start_time_ms": START,
+        },
+    ),
+    (
         "span-filters",
         ["a"],
         "SPANS",
@@ -523,6 +542,30 @@ async def test_percentiles_interpolate_linearly_with_ties(
     assert point.values["AVG"] == pytest.approx(35.0)
 
 
+async def test_a_bucket_beyond_the_year_9999_is_left_out(
+    loaded: Loaded, metrics: SqlTraceMetrics
+) -> None:
+    """MLflow answers a 500 (datetime cannot hold the year); the other buckets still come."""
+    hourly = await metrics.query_trace_metrics(
+        loaded.exp("far"),
+        MetricsQuery(
+            "TRACES",
+            "trace_count",
+            _aggregations(["COUNT"]),
+            time_interval_seconds=3600,
+            start_time_ms=0,
+            end_time_ms=FAR_MS,
+        ),
+    )
+    assert [(p.dimensions, p.values) for p in hourly] == [
+        ({"time_bucket": "2023-11-14T22:00:00+00:00"}, {"COUNT": 1.0})
+    ]
+    [overall] = await metrics.query_trace_metrics(
+        loaded.exp("far"), MetricsQuery("TRACES", "latency", _aggregations(["MAX"]))
+    )
+    assert overall.values == {"MAX": 7.0}
+
+
 # -- correlation -------------------------------------------------------------------------------
 
 CORRELATIONS: list[tuple[str, list[str], str, str, str | None]] = [
@@ -532,6 +575,20 @@ CORRELATIONS: list[tuple[str, list[str], str, str, str | None]] = [
     ("no-match", ["a"], "status = 'OK'", "tag.env = 'staging'", None),
     ("with-base", ["a"], "tag.env = 'prod'", "tag.team = 'search'", "status = 'OK'"),
     ("empty-experiment", ["empty"], "status = 'OK'", "status = 'ERROR'", None),
+    (
+        "time-window-and-spans",
+        ["a", "b"],
+        "span.type = 'LLM'",
+        "tags.env = 'dev' and trace.status != 'ERROR'",
+        f"timestamp_ms > {START} and timestamp_ms < {END}",
+    ),
+    (
+        "assessments-and-metadata",
+        ["a"],
+        "feedback.relevance IS NOT NULL",
+        "metadata.user = 'alice'",
+        None,
+    ),
 ]
 
 
@@ -572,6 +629,20 @@ def _assert_same_float(ours: float, theirs: float | None) -> None:
         assert math.isnan(ours)
     else:
         assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-12)
+
+
+async def test_long_correlation_filters_are_compiled_off_the_loop(
+    loaded: Loaded, metrics: SqlTraceMetrics
+) -> None:
+    """A filter of 120 clauses (past the inline bound) answers as its one distinct clause
+    does (MLflow's store joins a tag table per clause and exceeds SQLite's 64-table join)."""
+    long = " AND ".join(["tag.team = 'search'"] * 120)
+    ours = await metrics.calculate_trace_filter_correlation(loaded.exp("a"), long, "status = 'OK'")
+    short = await metrics.calculate_trace_filter_correlation(
+        loaded.exp("a"), "tag.team = 'search'", "status = 'OK'"
+    )
+    assert ours == short
+    assert short.filter1_count > 0
 
 
 async def test_correlation_counts_match_the_rows(loaded: Loaded, metrics: SqlTraceMetrics) -> None:

@@ -27,12 +27,14 @@ from aiotrack.store.sql.schema.traces import (
     SqlTraceTag,
 )
 
-__all__ = ["BASE_MS", "LINKED_RUN", "TraceData", "insert_trace_data", "sync_uri"]
+__all__ = ["BASE_MS", "FAR_MS", "LINKED_RUN", "TraceData", "insert_trace_data", "sync_uri"]
 
 #: 2023-11-14T22:00:00Z, an hour boundary.
 BASE_MS = 1_699_999_200_000
 HOUR_MS = 3_600_000
 LINKED_RUN = "0123456789abcdef0123456789abcdef"
+#: A trace timestamp in the year 287,000.
+FAR_MS = 9_000_000_000_000_000_000 // 1000
 
 
 @dataclass
@@ -85,7 +87,8 @@ def _experiment(conn: Connection, name: str) -> int:
 def _insert(conn: Connection) -> TraceData:
     rng = random.Random(20240611)
     data = TraceData()
-    ids = {label: _experiment(conn, f"metrics-{label}") for label in ("a", "b", "empty", "tied")}
+    labels = ("a", "b", "empty", "tied", "far")
+    ids = {label: _experiment(conn, f"metrics-{label}") for label in labels}
     data.experiments = {label: str(i) for label, i in ids.items()}
     latencies = iter(rng.sample(range(5, 100_000), 400))
     tokens = iter(rng.sample(range(1, 1_000_000), 2000))
@@ -184,6 +187,7 @@ def _insert(conn: Connection) -> TraceData:
                 }
             )
     _add_tied(data, ids["tied"])
+    _add_far(data, ids["far"])
     conn.execute(insert(SqlTraceInfo), data.traces)
     conn.execute(insert(SqlTraceTag), data.tags)
     conn.execute(insert(SqlTraceMetadata), data.metadata)
@@ -206,23 +210,33 @@ def _insert(conn: Connection) -> TraceData:
 def _add_tied(data: TraceData, experiment_id: int) -> None:
     """Latencies with repeats: 10, 20, 20, 20, 30, 40, 40, 100 (and one trace without)."""
     for n, latency in enumerate([10, 20, 20, 20, 30, 40, 40, 100, None]):
-        data.traces.append(
-            {
-                "request_id": f"tr-tied-{n}",
-                "experiment_id": experiment_id,
-                "timestamp_ms": BASE_MS + n,
-                "execution_time_ms": latency,
-                "status": "OK",
-                "trace_name": "tied",
-                "session_id": None,
-                "input_tokens": None,
-                "output_tokens": None,
-                "total_tokens": None,
-                "cache_read_input_tokens": None,
-                "cache_creation_input_tokens": None,
-                "cache_creation_input_tokens_above_1hr": None,
-                "input_cost": None,
-                "output_cost": None,
-                "total_cost": None,
-            }
-        )
+        data.traces.append(_plain_trace(f"tr-tied-{n}", experiment_id, BASE_MS + n, latency))
+
+
+def _add_far(data: TraceData, experiment_id: int) -> None:
+    """One trace now and one stamped in the year 287,000 (no ISO 8601 form)."""
+    data.traces.append(_plain_trace("tr-far-0", experiment_id, BASE_MS, 5))
+    data.traces.append(_plain_trace("tr-far-1", experiment_id, FAR_MS, 7))
+
+
+def _plain_trace(
+    trace_id: str, experiment_id: int, timestamp_ms: int, latency: int | None
+) -> dict[str, Any]:
+    return {
+        "request_id": trace_id,
+        "experiment_id": experiment_id,
+        "timestamp_ms": timestamp_ms,
+        "execution_time_ms": latency,
+        "status": "OK",
+        "trace_name": "tied",
+        "session_id": None,
+        "input_tokens": None,
+        "output_tokens": None,
+        "total_tokens": None,
+        "cache_read_input_tokens": None,
+        "cache_creation_input_tokens": None,
+        "cache_creation_input_tokens_above_1hr": None,
+        "input_cost": None,
+        "output_cost": None,
+        "total_cost": None,
+    }

@@ -5,10 +5,8 @@ uploaded them (MLflow's fallback when a server cannot ingest spans, and older cl
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 
-import orjson
 from aiohttp import web
 
 from aiotrack.errors import AiotrackError
@@ -21,6 +19,7 @@ from aiotrack.tracing.entities import (
     TraceInfo,
 )
 from aiotrack.tracing.spans import archived_trace_contents
+from aiotrack.tracing.wire import split_trace_data
 
 __all__ = ["TRACE_DATA_FILE", "in_tracking_store", "span_contents"]
 
@@ -76,13 +75,4 @@ async def _artifact_spans(request: web.Request, info: TraceInfo) -> list[str] | 
     data = await _read(request, info.tags.get(ARTIFACT_LOCATION_TAG), TRACE_DATA_FILE)
     if data is None:
         return None
-    try:
-        spans = orjson.loads(data).get("spans") or []
-        return [orjson.dumps(span).decode() for span in spans if isinstance(span, dict)]
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
-    try:  # NaN and Infinity in attribute values: Python's json reads and writes them
-        spans = json.loads(data).get("spans") or []
-    except (ValueError, AttributeError):
-        return None
-    return [json.dumps(span) for span in spans if isinstance(span, dict)]
+    return split_trace_data(data)

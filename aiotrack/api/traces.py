@@ -228,7 +228,7 @@ async def get_trace_info(request: web.Request) -> web.Response:
 async def set_trace_tag(request: web.Request) -> web.Response:
     msg = await SetTraceTag.from_request(request)
     await request.app[TRACE_STORE].set_trace_tag(
-        request.match_info["trace_id"], trace_tag_key(msg.key, "set"), msg.value or ""
+        _trace_id(request), trace_tag_key(msg.key, "set"), msg.value or ""
     )
     return json_response({})
 
@@ -237,9 +237,15 @@ async def set_trace_tag(request: web.Request) -> web.Response:
 async def delete_trace_tag(request: web.Request) -> web.Response:
     msg = await DeleteTraceTag.from_request(request)
     await request.app[TRACE_STORE].delete_trace_tag(
-        request.match_info["trace_id"], trace_tag_key(msg.key, "deleted")
+        _trace_id(request), trace_tag_key(msg.key, "deleted")
     )
     return json_response({})
+
+
+def _trace_id(request: web.Request) -> str:
+    """The trace id of the path (``trace_id`` in v3 routes, ``request_id`` in v2's)."""
+    info = request.match_info
+    return info["trace_id"] if "trace_id" in info else info["request_id"]
 
 
 async def _traces_response(

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aiotrack.api import traces
 from aiotrack.api.codec import json_response
 from aiotrack.api.disconnect import cancel_on_disconnect
 from aiotrack.api.experiments import KeyValue
@@ -25,11 +26,7 @@ from aiotrack.api.messages import (
 )
 from aiotrack.api.trace_data import span_contents
 from aiotrack.api.traces import (
-    DeleteTraces,
-    DeleteTraceTag,
-    SetTraceTag,
     check_max_results,
-    trace_tag_key,
     without_blocked_tags,
 )
 from aiotrack.errors import BadRequest, InvalidParameter
@@ -137,16 +134,8 @@ async def search_traces(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-@routes.post("/mlflow/traces/delete-traces")
-async def delete_traces(request: web.Request) -> web.Response:
-    msg = await DeleteTraces.from_request(request)
-    deleted = await request.app[TRACE_STORE].delete_traces(
-        msg.experiment_id,
-        max_timestamp_millis=msg.max_timestamp_millis,
-        max_traces=msg.max_traces,
-        trace_ids=msg.request_ids,
-    )
-    return json_response({"traces_deleted": deleted})
+# Same request and answer in v2 and v3.
+routes.post("/mlflow/traces/delete-traces")(traces.delete_traces)
 
 
 @routes.post("/mlflow/traces/link-to-run")
@@ -190,22 +179,9 @@ async def get_trace_info(request: web.Request) -> web.Response:
     return json_response(_info(info))
 
 
-@routes.patch("/mlflow/traces/{request_id}/tags")
-async def set_trace_tag(request: web.Request) -> web.Response:
-    msg = await SetTraceTag.from_request(request)
-    await request.app[TRACE_STORE].set_trace_tag(
-        request.match_info["request_id"], trace_tag_key(msg.key, "set"), msg.value or ""
-    )
-    return json_response({})
-
-
-@routes.delete("/mlflow/traces/{request_id}/tags")
-async def delete_trace_tag(request: web.Request) -> web.Response:
-    msg = await DeleteTraceTag.from_request(request)
-    await request.app[TRACE_STORE].delete_trace_tag(
-        request.match_info["request_id"], trace_tag_key(msg.key, "deleted")
-    )
-    return json_response({})
+# The v2 path names the trace ``request_id``; the handlers read either name.
+routes.patch("/mlflow/traces/{request_id}/tags")(traces.set_trace_tag)
+routes.delete("/mlflow/traces/{request_id}/tags")(traces.delete_trace_tag)
 
 
 async def get_trace_artifact(request: web.Request) -> web.Response:

@@ -5,12 +5,13 @@ file store), and the update values its ``update_assessment`` takes. Errors are t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from aiotrack.tracing.assessments import Assessment, AssessmentError, NewAssessment
+from aiotrack.errors import InvalidParameter
+from aiotrack.tracing.assessments import Assessment, AssessmentError, NewAssessment, now_ms
 
-__all__ = ["AssessmentStore", "ExpectationUpdate", "FeedbackUpdate"]
+__all__ = ["AssessmentStore", "ExpectationUpdate", "FeedbackUpdate", "updated_assessment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,46 @@ class ExpectationUpdate:
     """A new expectation value for ``update_assessment``."""
 
     value: Any
+
+
+def updated_assessment(
+    existing: Assessment,
+    *,
+    name: str | None,
+    feedback: FeedbackUpdate | None,
+    expectation: ExpectationUpdate | None,
+    rationale: str | None,
+    metadata: dict[str, str] | None,
+) -> Assessment:
+    """``existing`` with an update applied by MLflow's rules, stamped now: what is given
+    changes (None keeps it), metadata is merged, an expectation keeps no rationale. 400 for
+    both values at once, a value of the other kind, or an issue reference."""
+    if expectation is not None and feedback is not None:
+        raise InvalidParameter("Cannot specify both `expectation` and `feedback` parameters.")
+    if expectation is not None and existing.kind != "expectation":
+        raise InvalidParameter("Cannot update expectation value on a Feedback assessment.")
+    if feedback is not None and existing.kind != "feedback":
+        raise InvalidParameter("Cannot update feedback value on an Expectation assessment.")
+    if existing.kind == "issue":
+        raise InvalidParameter("Issue reference assessments cannot be updated.")
+    merged = None
+    if existing.metadata or metadata:
+        merged = dict(existing.metadata or {})
+        merged.update(metadata or {})
+    changed = replace(
+        existing,
+        name=name if name is not None else existing.name,
+        metadata=merged or None,
+        updated_ms=now_ms(),
+    )
+    if existing.kind == "expectation":
+        value = expectation.value if expectation is not None else existing.value
+        return replace(changed, value=value, rationale=None)
+    if feedback is not None:
+        changed = replace(changed, value=feedback.value, error=feedback.error)
+    if rationale is not None:
+        changed = replace(changed, rationale=rationale)
+    return changed
 
 
 class AssessmentStore(Protocol):

@@ -30,6 +30,7 @@ __all__ = [
     "parse_duration",
     "parse_timestamp",
     "span_otel_json",
+    "split_trace_data",
     "timestamp_json",
     "trace_info_json",
     "trace_info_v2_json",
@@ -151,6 +152,21 @@ def _truncated(values: dict[str, str], key_chars: int, value_chars: int) -> dict
 
 
 # -- spans -----------------------------------------------------------------------------------
+
+
+def split_trace_data(data: bytes) -> list[str] | None:
+    """The spans of a ``traces.json`` (``{"spans": [...]}``, as the client uploads it), each as
+    its own JSON text; None when it is not such a document."""
+    try:
+        spans = orjson.loads(data).get("spans") or []
+        return [orjson.dumps(span).decode() for span in spans if isinstance(span, dict)]
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        pass
+    try:  # NaN and Infinity in attribute values: Python's json reads and writes them
+        spans = json.loads(data).get("spans") or []
+    except (ValueError, AttributeError):
+        return None
+    return [json.dumps(span) for span in spans if isinstance(span, dict)]
 
 
 def span_otel_json(content: str | bytes) -> dict[str, Any]:

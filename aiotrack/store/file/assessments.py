@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 from aiotrack.errors import Internal, InvalidParameter, ResourceNotFound
-from aiotrack.store.assessment_base import ExpectationUpdate, FeedbackUpdate
+from aiotrack.store.assessment_base import ExpectationUpdate, FeedbackUpdate, updated_assessment
 from aiotrack.store.file.layout import MalformedError, read_yaml_file, write_yaml_file
 from aiotrack.store.file.trace_layout import ASSESSMENTS, is_path_component
 from aiotrack.store.file.traces import FileTraceStore
@@ -295,36 +295,17 @@ class FileAssessmentStore:
         404 as :meth:`get_assessment`."""
 
         def write() -> Assessment:
-            existing = self._load(trace_id, assessment_id)
-            if expectation is not None and feedback is not None:
-                raise InvalidParameter(
-                    "Cannot specify both `expectation` and `feedback` parameters."
-                )
-            if expectation is not None and existing.kind != "expectation":
-                raise InvalidParameter("Cannot update expectation value on a Feedback assessment.")
-            if feedback is not None and existing.kind != "feedback":
-                raise InvalidParameter("Cannot update feedback value on an Expectation assessment.")
-            if existing.kind == "issue":
-                raise InvalidParameter("Issue reference assessments cannot be updated.")
-            merged = None
-            if existing.metadata or metadata:
-                merged = dict(existing.metadata or {})
-                merged.update(metadata or {})
             changed = replace(
-                existing,
+                updated_assessment(
+                    self._load(trace_id, assessment_id),
+                    name=name,
+                    feedback=feedback,
+                    expectation=expectation,
+                    rationale=rationale,
+                    metadata=metadata,
+                ),
                 trace_id=trace_id,
-                name=name if name is not None else existing.name,
-                metadata=merged or None,
-                updated_ms=now_ms(),
             )
-            if existing.kind == "expectation":
-                value = expectation.value if expectation is not None else existing.value
-                changed = replace(changed, value=value, rationale=None)
-            else:
-                if feedback is not None:
-                    changed = replace(changed, value=feedback.value, error=feedback.error)
-                if rationale is not None:
-                    changed = replace(changed, rationale=rationale)
             self._save(os.path.dirname(self._path(trace_id, assessment_id)), changed)
             return changed
 

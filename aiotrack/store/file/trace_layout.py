@@ -17,7 +17,6 @@ writes it, so either server reads the other's traces. Older stores (MLflow 2.x) 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -25,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
-
-import orjson
 
 from aiotrack.store.file.layout import (
     MalformedError,
@@ -37,7 +34,7 @@ from aiotrack.store.file.layout import (
     write_yaml_file,
 )
 from aiotrack.tracing.entities import TRACE_STATES, TraceInfo
-from aiotrack.tracing.wire import parse_timestamp, timestamp_json
+from aiotrack.tracing.wire import parse_timestamp, split_trace_data, timestamp_json
 from aiotrack.validation import validate_tag_name
 
 __all__ = [
@@ -318,14 +315,4 @@ def read_trace_data(path: str, max_bytes: int) -> list[str] | None:
             data = f.read()
     except OSError:
         return None
-    try:
-        parsed = orjson.loads(data)
-        spans = parsed.get("spans") or []
-        return [orjson.dumps(span).decode() for span in spans if isinstance(span, dict)]
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        pass
-    try:  # NaN and Infinity in attribute values: Python's json reads and writes them
-        spans = json.loads(data).get("spans") or []
-    except (ValueError, AttributeError):
-        return None
-    return [json.dumps(span) for span in spans if isinstance(span, dict)]
+    return split_trace_data(data)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, insert, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from aiotrack.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
-from aiotrack.store.assessment_base import ExpectationUpdate, FeedbackUpdate
+from aiotrack.store.assessment_base import ExpectationUpdate, FeedbackUpdate, updated_assessment
 from aiotrack.store.sql.database import Database
 from aiotrack.store.sql.schema.traces import SqlAssessments, SqlTraceInfo
 from aiotrack.tracing.assessments import (
@@ -279,35 +278,14 @@ class SqlAssessmentStore:
         500 there); 404 as :meth:`get_assessment`."""
 
         def write(conn: Connection) -> Assessment:
-            existing = _entity(_row(conn, trace_id, assessment_id))
-            if expectation is not None and feedback is not None:
-                raise InvalidParameter(
-                    "Cannot specify both `expectation` and `feedback` parameters."
-                )
-            if expectation is not None and existing.kind != "expectation":
-                raise InvalidParameter("Cannot update expectation value on a Feedback assessment.")
-            if feedback is not None and existing.kind != "feedback":
-                raise InvalidParameter("Cannot update feedback value on an Expectation assessment.")
-            if existing.kind == "issue":
-                raise InvalidParameter("Issue reference assessments cannot be updated.")
-            merged = None
-            if existing.metadata or metadata:
-                merged = dict(existing.metadata or {})
-                merged.update(metadata or {})
-            changed = replace(
-                existing,
-                name=name if name is not None else existing.name,
-                metadata=merged or None,
-                updated_ms=now_ms(),
+            changed = updated_assessment(
+                _entity(_row(conn, trace_id, assessment_id)),
+                name=name,
+                feedback=feedback,
+                expectation=expectation,
+                rationale=rationale,
+                metadata=metadata,
             )
-            if existing.kind == "expectation":
-                value = expectation.value if expectation is not None else existing.value
-                changed = replace(changed, value=value, rationale=None)
-            else:
-                if feedback is not None:
-                    changed = replace(changed, value=feedback.value, error=feedback.error)
-                if rationale is not None:
-                    changed = replace(changed, rationale=rationale)
             aggregate_value, is_numeric = aggregate(changed.value)
             conn.execute(
                 update(A)

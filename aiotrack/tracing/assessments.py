@@ -18,6 +18,7 @@ import json
 import math
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -35,8 +36,10 @@ __all__ = [
     "NewAssessment",
     "aggregate",
     "assessment_json",
+    "created_assessment",
     "expectation_value",
     "new_assessment",
+    "new_assessment_id",
     "now_ms",
     "parse_timestamp",
     "proto_value",
@@ -361,3 +364,36 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         issue_name = a.value.get("issue_name") if isinstance(a.value, dict) else None
         out["issue"] = {"issue_name": issue_name if isinstance(issue_name, str) else ""}
     return out
+
+
+def new_assessment_id() -> str:
+    """``a-`` + 32 hex digits, as MLflow's ``generate_assessment_id``."""
+    return f"a-{uuid.uuid4().hex}"
+
+
+def created_assessment(
+    new: NewAssessment, trace_id: str, now: int, *, client_ids: bool = False, links: bool = True
+) -> Assessment:
+    """The assessment ``new`` becomes on ``trace_id``, valid, created and updated ``now``.
+
+    ``client_ids`` keeps an id and times the client chose (MLflow's SQL store does; its file
+    store gives every new assessment its own); without ``links`` the run and the assessment it
+    overrides are left out (the file store's record of those a ``StartTraceV3`` carries)."""
+    return Assessment(
+        assessment_id=(client_ids and new.assessment_id) or new_assessment_id(),
+        trace_id=trace_id,
+        name=new.name,
+        kind=new.kind,
+        value=new.value,
+        source_type=new.source_type,
+        source_id=new.source_id,
+        created_ms=(client_ids and new.create_time_ms) or now,
+        updated_ms=(client_ids and new.last_update_time_ms) or now,
+        error=new.error,
+        rationale=new.rationale,
+        metadata=new.metadata,
+        span_id=new.span_id,
+        run_id=new.run_id if links else None,
+        overrides=new.overrides if links else None,
+        valid=True,
+    )

@@ -25,7 +25,6 @@ import asyncio
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
@@ -42,6 +41,7 @@ from aiotrack.tracing.assessments import (
     AssessmentKind,
     NewAssessment,
     assessment_json,
+    created_assessment,
     now_ms,
 )
 from aiotrack.tracing.wire import parse_timestamp
@@ -242,25 +242,7 @@ class FileAssessmentStore:
 
         def write() -> Assessment:
             directory = self._dir(trace_id)
-            now = now_ms()
-            created = Assessment(
-                assessment_id=f"a-{uuid.uuid4().hex}",  # MLflow's generate_assessment_id
-                trace_id=trace_id,
-                name=new.name,
-                kind=new.kind,
-                value=new.value,
-                source_type=new.source_type,
-                source_id=new.source_id,
-                created_ms=now,
-                updated_ms=now,
-                error=new.error,
-                rationale=new.rationale,
-                metadata=new.metadata,
-                span_id=new.span_id,
-                run_id=new.run_id,
-                overrides=new.overrides,
-                valid=True,
-            )
+            created = created_assessment(new, trace_id, now_ms())
             if new.overrides:
                 original = self._load(trace_id, new.overrides)
                 self._save(directory, replace(original, valid=False))

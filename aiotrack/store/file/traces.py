@@ -50,7 +50,7 @@ from aiotrack.store.file.trace_layout import (
 )
 from aiotrack.store.file.trace_search import InfoCache, TraceQuery, search_trace_infos
 from aiotrack.store.trace_base import TraceNotFound
-from aiotrack.tracing.assessments import Assessment, NewAssessment, now_ms
+from aiotrack.tracing.assessments import Assessment, NewAssessment, created_assessment, now_ms
 from aiotrack.tracing.assessments import assessment_json as wire_assessment
 from aiotrack.tracing.entities import ARTIFACT_LOCATION_TAG, TraceInfo
 from aiotrack.uris import append_path
@@ -148,24 +148,7 @@ def _as_sent(new: NewAssessment, trace_id: str) -> dict[str, Any]:
 def _created(new: NewAssessment, trace_id: str) -> dict[str, Any]:
     """What MLflow's ``create_assessment`` stores for a carried assessment: a new id, created
     and updated now, valid."""
-    now = now_ms()
-    return wire_assessment(
-        Assessment(
-            assessment_id=f"a-{uuid.uuid4().hex}",  # MLflow's generate_assessment_id
-            trace_id=trace_id,
-            name=new.name,
-            kind=new.kind,
-            value=new.value,
-            source_type=new.source_type,
-            source_id=new.source_id,
-            created_ms=now,
-            updated_ms=now,
-            error=new.error,
-            rationale=new.rationale,
-            metadata=new.metadata,
-            span_id=new.span_id,
-        )
-    )
+    return wire_assessment(created_assessment(new, trace_id, now_ms(), links=False))
 
 
 class FileTraceStore:

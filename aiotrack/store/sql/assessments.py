@@ -11,7 +11,6 @@ Everything runs as one synchronous function per request on ``Database.run_write`
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +27,8 @@ from aiotrack.tracing.assessments import (
     NewAssessment,
     aggregate,
     assessment_json,
+    created_assessment,
+    new_assessment_id,
     now_ms,
     stored_json,
 )
@@ -43,11 +44,6 @@ __all__ = [
 
 A = SqlAssessments
 _CHUNK = 500
-
-
-def new_assessment_id() -> str:
-    """``a-`` + 32 hex digits, as MLflow's ``generate_assessment_id``."""
-    return f"a-{uuid.uuid4().hex}"
 
 
 def _entity(row: Any) -> Assessment:
@@ -101,24 +97,7 @@ def load_assessments(conn: Connection, trace_ids: Sequence[str]) -> dict[str, li
 
 
 def _entity_of(new: NewAssessment, trace_id: str, now: int) -> Assessment:
-    return Assessment(
-        assessment_id=new.assessment_id or new_assessment_id(),
-        trace_id=trace_id,
-        name=new.name,
-        kind=new.kind,
-        value=new.value,
-        source_type=new.source_type,
-        source_id=new.source_id,
-        created_ms=new.create_time_ms or now,
-        updated_ms=new.last_update_time_ms or now,
-        error=new.error,
-        rationale=new.rationale,
-        metadata=new.metadata,
-        span_id=new.span_id,
-        run_id=new.run_id,
-        overrides=new.overrides,
-        valid=True,
-    )
+    return created_assessment(new, trace_id, now, client_ids=True)
 
 
 def _row_values(a: Assessment, experiment_id: int, trace_timestamp_ms: int) -> dict[str, Any]:
